@@ -1,0 +1,256 @@
+"""Normalised document text: the one format every stage after fetch agrees on.
+
+A document's text is a sequence of ``Block``s (paragraph, list item, table row), each with its
+heading path. ``render_blocks`` turns them into the stored text (Markdown-like: ``#`` heading
+lines, one block per line); ``parse_blocks`` reads it back. ``split_clauses`` cuts blocks into
+clauses (sentences, short fragments merged) and tags each with the topics whose patterns match.
+
+``normalise`` is what makes cosmetic edits invisible: NFKC, straight quotes and hyphens, no
+zero-width or non-breaking spaces, no bullet glyphs, collapsed whitespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+
+from watcher.models import Block, Clause
+
+__all__ = [
+    "DEFAULT_TOPICS",
+    "TopicMatcher",
+    "normalise",
+    "parse_blocks",
+    "render_blocks",
+    "sha256_text",
+    "split_clauses",
+    "split_sentences",
+]
+
+# Topic rules shipped with the package; `topics:` in watcher.yaml adds topics or replaces the
+# pattern list of one. Patterns are matched case-insensitively against a clause's normalised text.
+DEFAULT_TOPICS: dict[str, tuple[str, ...]] = {
+    "gallery_default": (
+        r"\bpublic(al)?ly (viewable|visible|available|accessible|displayed)",
+        r"\b(community|public|explore) (gallery|feed|showcase|page)",
+        r"\bremix",
+        r"\bvisible to (the public|others|other (users|members)|anyone|everyone)",
+        r"\bopen[- ]by[- ]default\b",
+        r"\bby default\b[^.]{0,80}\bpublic",
+        r"\bpublic\b[^.]{0,40}\bby default\b",
+        r"\bpublish(ed|es|ing)?\b[^.]{0,60}\b(creations?|images?|generations?|assets?)\b",
+    ),
+    "private_mode": (
+        r"\bstealth\b",
+        r"\bprivate (mode|generations?|images?|creations?|content|toggle)\b",
+        r"\bgenerate\b[^.]{0,40}\bprivate(ly)?\b",
+        r"\bvisibility settings?\b",
+    ),
+    "training_use": (
+        r"\btrain(s|ed|ing)?\b",
+        r"\bmachine[- ]learning\b",
+        r"\bimprov(e|es|ed|ing|ement)\b[^.]{0,60}\b(services?|models?|products?|algorithms?|features?)\b",
+        r"\b(services?|models?|products?)\b[^.]{0,40}\bimprov(e|es|ed|ing|ement)\b",
+        r"\blicen[cs]e\b[^.]{0,200}\b(content|assets?|inputs?|outputs?|prompts?|images?)\b",
+        r"\b(content|assets?|inputs?|outputs?|prompts?|images?)\b[^.]{0,200}\blicen[cs]e\b",
+        r"\bopt[- ]?out\b",
+    ),
+    "retention": (
+        r"\bretain(s|ed|ing)?\b",
+        r"\bretention\b",
+        r"\bdelet(e|ed|es|ing|ion)\b",
+        r"\b(stored?|kept|keep)\b[^.]{0,40}\b(for|until) (\d+|as long as|a period)\b",
+    ),
+    "jurisdiction": (
+        r"\bgoverning law\b",
+        r"\bgoverned by\b[^.]{0,40}\blaws?\b",
+        r"\blaws? of the (state|province|commonwealth) of\b",
+        r"\barbitrat(ion|or|ed)\b",
+        r"\bjurisdiction\b",
+        r"\bregistered (office|address)\b",
+        r"\b(incorporated|registered) in\b",
+        r"\b(data|servers?|information)\b[^.]{0,40}\b(located|stored|hosted|processed|transferred)\b[^.]{0,20}\b(in|to|outside)\b",
+    ),
+    "pricing": (
+        r"(\$|€|£|usd\s?|eur\s?)\d",
+        r"\d\s?(usd|eur|gbp)\b",
+        r"\bper (month|year|user)\b",
+        r"/\s?(mo|month|yr|year)\b",
+        r"\b(monthly|annual|annually|yearly) (price|plan|billing|subscription|payment)s?\b",
+        r"\b(basic|standard|pro|mega|plus|free|paid|premium|enterprise|team)\"? (plan|tier|subscription|membership)s?\b",
+    ),
+}
+
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u00b4": "'",
+        "\u0060": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u00ad": None,  # soft hyphen
+        "\u200b": None,  # zero-width space
+        "\u200c": None,
+        "\u200d": None,
+        "\u2060": None,  # word joiner
+        "\ufeff": None,
+    }
+)
+_SPACE = re.compile(r"\s+")
+_LEADING_BULLET = re.compile(
+    r"^(?:[\u2022\u25e6\u25aa\u25ab\u2023\u2043\u2219\u25cf\u25cb\u00b7*\-]\s+)+"
+)
+
+
+def normalise(text: str) -> str:
+    """Return ``text`` with cosmetic variation removed (case is kept)."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    text = _SPACE.sub(" ", text).strip()
+    return _LEADING_BULLET.sub("", text)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def render_blocks(blocks: Iterable[Block]) -> str:
+    """Stored text: heading lines (``#`` per level) when the path changes, one block per line."""
+    lines: list[str] = []
+    path: tuple[str, ...] = ()
+    for block in blocks:
+        if block.heading != path:
+            common = 0
+            while (
+                common < min(len(path), len(block.heading))
+                and path[common] == block.heading[common]
+            ):
+                common += 1
+            if not block.heading:  # back to text above every heading
+                lines.append("#")
+            elif common == len(
+                block.heading
+            ):  # went back up: repeat the parent heading
+                common -= 1
+            for level in range(common, len(block.heading)):
+                lines.append(f"{'#' * (level + 1)} {block.heading[level]}")
+            path = block.heading
+        text = block.text
+        if text.startswith(("#", "\\")):
+            text = "\\" + text
+        lines.append(text)
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+_HEADING_LINE = re.compile(r"^(#{1,12}) (.*)$")
+
+
+def parse_blocks(text: str) -> tuple[Block, ...]:
+    """Inverse of ``render_blocks``; plain text without headings gives one block per line."""
+    blocks: list[Block] = []
+    path: list[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line == "#":
+            path = []
+            continue
+        heading = _HEADING_LINE.match(line)
+        if heading:
+            level = len(heading.group(1))
+            del path[level - 1 :]
+            path.extend([""] * (level - 1 - len(path)))
+            path.append(heading.group(2))
+            continue
+        if line.startswith("\\"):
+            line = line[1:]
+        blocks.append(Block(tuple(path), line))
+    return tuple(blocks)
+
+
+# A sentence ends at . ! ? (optionally closed by a quote or bracket) followed by whitespace and
+# something that starts a sentence. Abbreviations are protected below.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_ABBREVIATIONS = re.compile(
+    r"\b(?:e\.g|i\.e|etc|inc|ltd|llc|co|corp|no|nos|vs|st|mr|mrs|ms|dr|jr|sr|art|sec|para|"
+    r"approx|incl|u\.s|u\.k|e\.u|pty|cf|fig|ch|vol|p|pp)\.$",
+    re.IGNORECASE,
+)
+_MIN_CLAUSE_CHARS = (
+    40  # shorter fragments ("Yes.", "1.") are merged into their neighbour
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split one block into sentences, keeping abbreviations and initials together."""
+    pieces: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        candidate = text[start : match.start()].rstrip()
+        last_word = candidate.rsplit(" ", 1)[-1]
+        if _ABBREVIATIONS.search(last_word) or re.fullmatch(r"[A-Z]\.", last_word):
+            continue
+        pieces.append(text[start : match.end()].strip())
+        start = match.end()
+    tail = text[start:].strip()
+    if tail:
+        pieces.append(tail)
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and (
+            len(merged[-1]) < _MIN_CLAUSE_CHARS or len(piece) < _MIN_CLAUSE_CHARS
+        ):
+            merged[-1] = f"{merged[-1]} {piece}"
+        else:
+            merged.append(piece)
+    return merged
+
+
+class TopicMatcher:
+    """Tags text with the topics whose patterns match (case-insensitive)."""
+
+    def __init__(self, rules: Mapping[str, Sequence[str]] | None = None) -> None:
+        merged = dict(DEFAULT_TOPICS)
+        merged.update(
+            {name: tuple(patterns) for name, patterns in (rules or {}).items()}
+        )
+        self._rules = {
+            name: re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+            for name, patterns in merged.items()
+            if patterns
+        }
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._rules)
+
+    def topics(self, text: str) -> tuple[str, ...]:
+        return tuple(name for name, rule in self._rules.items() if rule.search(text))
+
+
+def split_clauses(blocks: Sequence[Block], matcher: TopicMatcher) -> tuple[Clause, ...]:
+    """Every block cut into clauses, each tagged with its topics."""
+    clauses: list[Clause] = []
+    for index, block in enumerate(blocks):
+        for sentence in split_sentences(block.text):
+            clauses.append(
+                Clause(block.heading, sentence, matcher.topics(sentence), index)
+            )
+    return tuple(clauses)
