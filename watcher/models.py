@@ -140,6 +140,10 @@ class Fact:
     quote: Quote | None = None
     verified: date | None = None
     notes: str | None = None
+    # how the vendor's text compares with the published guide's claim
+    verdict_vs_guide: (
+        Literal["confirms", "partially_confirms", "contradicts", "unverified"] | None
+    ) = None
 
     @property
     def id(self) -> str:
@@ -348,6 +352,7 @@ class Change:
     topics: tuple[str, ...]
     summary: str
     technical: bool = False
+    facts: tuple[str, ...] = ()  # ids of facts whose verdict moved with this change
     review: Literal["accepted", "dismissed"] | None = None
     reviewed_at: datetime | None = None
     note: str | None = None
