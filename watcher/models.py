@@ -66,6 +66,14 @@ def severity_rank(severity: str) -> int:
 
 # --------------------------------------------------------------------------- config
 
+_TYPE_TITLES = {
+    "terms_of_service": "Terms of Service",
+    "privacy_policy": "Privacy Policy",
+    "pricing": "Pricing",
+    "help_article": "Help",
+    "community_guidelines": "Community Guidelines",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Document:
@@ -97,7 +105,8 @@ class Document:
     def display_name(self) -> str:
         if self.title:
             return self.title
-        return f"{self.platform_name} {self.type.replace('_', ' ').title()}"
+        kind = _TYPE_TITLES.get(self.type) or self.type.replace("_", " ").capitalize()
+        return f"{self.platform_name} {kind}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ __all__ = [
     "sha256_text",
     "split_clauses",
     "split_sentences",
+    "strip_controls",
 ]
 
 # Topic rules shipped with the package; `topics:` in watcher.yaml adds topics or replaces the
@@ -125,6 +126,18 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
     text = _SPACE.sub(" ", text).strip()
     return _LEADING_BULLET.sub("", text)
+
+
+# ESC-introduced sequences (CSI, OSC, single-char), then any other C0/C1 control but \n and \t.
+_ESCAPES = re.compile(
+    r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]"
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without terminal control sequences or control characters (page text is untrusted)."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
 
 
 def sha256_text(text: str) -> str:
