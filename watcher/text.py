@@ -72,6 +72,10 @@ DEFAULT_TOPICS: dict[str, tuple[str, ...]] = {
         r"\bjurisdiction\b",
         r"\bregistered (office|address)\b",
         r"\b(incorporated|registered) in\b",
+        # the contracting entity, where a clause names or defines it
+        r"\b(inc|llc|l\.l\.c|ltd|limited|pty|gmbh|plc|corp|corporation)\b\.?,?\s*\(",
+        r"\bbetween\b[^.]{0,80}\b(inc|llc|l\.l\.c|ltd|limited|pty|gmbh|plc)\b",
+        r"\b(operated|provided|offered|controlled) by\b[^.]{0,60}\b(inc|llc|l\.l\.c|ltd|limited|pty|gmbh|plc)\b",
         r"\b(data|servers?|information)\b[^.]{0,40}\b(located|stored|hosted|processed|transferred)\b[^.]{0,20}\b(in|to|outside)\b",
     ),
     "pricing": (
