@@ -79,11 +79,15 @@ def _when(stamp: str) -> datetime:
     return datetime.strptime(stamp, "%Y-%m-%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
-def _declaration(corpus: Path, service: str, doctype: str, stamp: str) -> dict[str, object] | None:
+def _declaration(
+    corpus: Path, service: str, doctype: str, stamp: str
+) -> dict[str, object] | None:
     name = DECLARATION_FILES.get(service)
     if name is None:
         return None
-    terms = json.loads((corpus / "ota-declarations" / f"{name}.json").read_text())["terms"]
+    terms = json.loads((corpus / "ota-declarations" / f"{name}.json").read_text())[
+        "terms"
+    ]
     key = next((k for k in terms if k.lower().replace(" ", "-") == doctype), None)
     if key is None:
         return None
@@ -108,16 +112,22 @@ def _selectors(value: object) -> tuple[str, ...]:
 
 def _pair(row: Row, mds: list[Row]) -> Row | None:
     for md in mds:
-        if row.related and md.commit == row.related or md.related == row.commit:
+        if (row.related and md.commit == row.related) or md.related == row.commit:
             return md
     before = [md for md in mds if md.stamp <= row.stamp]
     if before:
         return max(before, key=lambda md: md.stamp)
-    return min(mds, key=lambda md: abs((_when(md.stamp) - _when(row.stamp)).total_seconds()), default=None)
+    return min(
+        mds,
+        key=lambda md: abs((_when(md.stamp) - _when(row.stamp)).total_seconds()),
+        default=None,
+    )
 
 
 def similarity(ours: str, theirs: str) -> float:
-    return difflib.SequenceMatcher(None, ours.split(), theirs.split(), autojunk=False).ratio()
+    return difflib.SequenceMatcher(
+        None, ours.split(), theirs.split(), autojunk=False
+    ).ratio()
 
 
 def _differences(ours: str, theirs: str, limit: int) -> list[str]:
@@ -126,7 +136,9 @@ def _differences(ours: str, theirs: str, limit: int) -> list[str]:
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op != "equal":
-            out.append(f"    {op:7} ours: {' '.join(a[i1:i2])[:110]!r}\n            ota:  {' '.join(b[j1:j2])[:110]!r}")
+            out.append(
+                f"    {op:7} ours: {' '.join(a[i1:i2])[:110]!r}\n            ota:  {' '.join(b[j1:j2])[:110]!r}"
+            )
         if len(out) >= limit:
             break
     return out
@@ -136,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--service")
-    parser.add_argument("--diff", type=int, default=0, help="show N differences per document")
+    parser.add_argument(
+        "--diff", type=int, default=0, help="show N differences per document"
+    )
     args = parser.parse_args(argv)
     corpus: Path = args.corpus
     if not (corpus / "INDEX.tsv").exists():
@@ -148,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         if row.kind == "md":
             mds[(row.service, row.doctype)].append(row)
     matcher = TopicMatcher()
-    results: dict[tuple[str, str], list[tuple[float, int, int, float, Row, str, str]]] = defaultdict(list)
+    results: dict[
+        tuple[str, str], list[tuple[float, int, int, float, Row, str, str]]
+    ] = defaultdict(list)
     failures: list[str] = []
     for row in rows:
         if row.kind != "html" or (args.service and row.service != args.service):
@@ -168,7 +184,17 @@ def main(argv: list[str] | None = None) -> int:
             min_chars=0,
         )
         html = (corpus / row.path).read_text(encoding="utf-8", errors="replace")
-        fetched = FetchResult(doc.url, doc.url, 200, b"", html, "text/html", "utf-8", Validators(), _when(row.stamp))
+        fetched = FetchResult(
+            doc.url,
+            doc.url,
+            200,
+            b"",
+            html,
+            "text/html",
+            "utf-8",
+            Validators(),
+            _when(row.stamp),
+        )
         start = time.perf_counter()
         try:
             ours = extract(doc, fetched, matcher).text
@@ -176,11 +202,23 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"{row.path}: {exc}")
             continue
         elapsed = time.perf_counter() - start
-        theirs = render_blocks(markdown_blocks((corpus / md.path).read_text(encoding="utf-8")))
-        results[(row.service, row.doctype)].append(
-            (similarity(ours, theirs), len(ours), len(theirs), elapsed, row, ours, theirs)
+        theirs = render_blocks(
+            markdown_blocks((corpus / md.path).read_text(encoding="utf-8"))
         )
-    print(f"{'document':42} {'pages':>5} {'mean':>6} {'worst':>6} {'ours kB':>8} {'ota kB':>7} {'ms/page':>8}")
+        results[(row.service, row.doctype)].append(
+            (
+                similarity(ours, theirs),
+                len(ours),
+                len(theirs),
+                elapsed,
+                row,
+                ours,
+                theirs,
+            )
+        )
+    print(
+        f"{'document':42} {'pages':>5} {'mean':>6} {'worst':>6} {'ours kB':>8} {'ota kB':>7} {'ms/page':>8}"
+    )
     for (service, doctype), items in sorted(results.items()):
         ratios = [item[0] for item in items]
         worst = min(items, key=lambda item: item[0])
