@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from watcher.models import (
     Config,
@@ -21,12 +21,20 @@ from watcher.models import (
 )
 from watcher.report import build_report, render_html, render_markdown
 
-HOSTILE = 'Stealth is <script>alert("x")</script> for Pro \x1b[31mand\x1b[0m Mega | only'
+HOSTILE = (
+    'Stealth is <script>alert("x")</script> for Pro \x1b[31mand\x1b[0m Mega | only'
+)
 CHECKED = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
 
 
 def _config() -> Config:
-    doc = Document("midjourney", "terms", "Midjourney", "terms_of_service", "https://example.test/terms")
+    doc = Document(
+        "midjourney",
+        "terms",
+        "Midjourney",
+        "terms_of_service",
+        "https://example.test/terms",
+    )
     stealth = Fact(
         platform="midjourney",
         name="stealth-pro-mega-only",
@@ -65,7 +73,9 @@ def _verdicts() -> dict[str, StoredVerdict]:
 
 
 def test_html_report_is_a_table_with_inert_page_text() -> None:
-    report = build_report(_config(), _verdicts(), {"midjourney/terms": "June 23, 2025"}, CHECKED)
+    report = build_report(
+        _config(), _verdicts(), {"midjourney/terms": "June 23, 2025"}, CHECKED
+    )
     page = render_html(report)
     tree = LexborHTMLParser(page)
     assert tree.css("script") == []  # the hostile clause did not become markup
@@ -77,17 +87,23 @@ def test_html_report_is_a_table_with_inert_page_text() -> None:
     assert cells["Platform"].text(strip=True) == "Midjourney"
     assert cells["Plans"].text(strip=True) == "Pro, Mega, Basic"
     private = cells["Private mode (plan)"]
-    assert private.css_first(".v").text() == "broken"
-    assert '<script>alert("x")</script>' in private.css_first("blockquote").text()
+    assert _text(private, ".v") == "broken"
+    assert '<script>alert("x")</script>' in _text(private, "blockquote")
     assert "document date June 23, 2025" in private.text()
     assert "checked 2026-11-20 08:30 UTC" in private.text()
     assert "midjourney/terms > 4. Rights > Stealth" in private.text()
     # the guide's claim is shown only where it differs from the vendor's text
     assert "Guide says" not in private.text()
     law = cells["Jurisdiction"]
-    assert law.css_first(".v").text() == "unknown"
+    assert _text(law, ".v") == "unknown"
     assert "Guide says: US-incorporated." in law.text()
     assert tree.css_first('meta[name="viewport"]') is not None
+
+
+def _text(node: LexborNode, selector: str) -> str:
+    found = node.css_first(selector)
+    assert found is not None, selector
+    return found.text()
 
 
 def test_markdown_report_escapes_table_breaking_text() -> None:

@@ -1,0 +1,612 @@
+"""One check, end to end: fetch -> extract -> compare -> store -> evaluate facts -> notify.
+
+The only module that imports every stage. ``run_once`` is what ``watcher check`` calls and
+``check_documents`` is what the daemon's jobs await; both go through ``_check_platform``:
+
+1. fetch and extract every asked-for document of a platform (in parallel across hosts; the
+   shared ``Fetcher`` keeps one request at a time per host);
+2. for each new text, diff it against the latest snapshot and classify the change;
+3. evaluate every fact of the platform on the texts as they now stand, before anything is
+   stored, so a verdict that moves travels with the change that moved it;
+4. store each document's snapshot, change and outbox events in one transaction, then the
+   verdicts (and an event for each move no change carried);
+5. deliver the outbox (unless told not to).
+
+Fetch and extract failures are recorded and never end a run; ``StoreError`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from watcher import compare, evaluate
+from watcher.errors import ExtractError, FetchError
+from watcher.extract import extract
+from watcher.fetch import Fetcher, decode_body
+from watcher.models import (
+    AlertEvent,
+    Change,
+    ChangeDraft,
+    Config,
+    Document,
+    Extracted,
+    Fact,
+    FetchResult,
+    Platform,
+    Snapshot,
+    StoredVerdict,
+    TextDiff,
+    Validators,
+    Verdict,
+)
+from watcher.notify import (
+    AppriseNotifier,
+    DeliveryReport,
+    LogNotifier,
+    Notifier,
+    deliver,
+)
+from watcher.store import SnapshotStore
+from watcher.text import TopicMatcher
+
+__all__ = [
+    "DocumentOutcome",
+    "RunReport",
+    "Runtime",
+    "check_documents",
+    "deliver_pending",
+    "document_texts",
+    "open_runtime",
+    "reextract",
+    "run_once",
+    "select_documents",
+    "utcnow",
+]
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["baseline", "changed", "unchanged", "not_modified", "failed"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What a check needs, passed in so tests control every part."""
+
+    config: Config
+    store: SnapshotStore
+    fetcher: Fetcher | None  # None: each check opens (and closes) its own
+    notifier: Notifier
+    matcher: TopicMatcher
+    now: Callable[[], datetime] = utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentOutcome:
+    doc_id: str
+    outcome: Outcome
+    change: Change | None = None
+    error_kind: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    outcomes: tuple[DocumentOutcome, ...]
+    moved_facts: tuple[tuple[Verdict, StoredVerdict | None], ...] = ()
+    delivery: DeliveryReport | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def of(self, *outcomes: Outcome) -> list[DocumentOutcome]:
+        return [o for o in self.outcomes if o.outcome in outcomes]
+
+    @property
+    def failed(self) -> list[DocumentOutcome]:
+        return self.of("failed")
+
+    @property
+    def changed(self) -> list[DocumentOutcome]:
+        return self.of("changed")
+
+
+@dataclass(slots=True)
+class _Fetched:
+    """One document's fetch-and-extract result, before anything is stored."""
+
+    doc: Document
+    fetched: FetchResult | None = None
+    extracted: Extracted | None = None
+    error: FetchError | ExtractError | None = None
+    previous: Snapshot | None = None
+    diff: TextDiff | None = None
+    failures_before: int = 0
+    moved_facts: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def open_runtime(
+    config: Config,
+    *,
+    db_url: str | None = None,
+    notify: bool = True,
+    now: Callable[[], datetime] = utcnow,
+) -> Iterator[Runtime]:
+    """Open the store (migrating it), the fetcher and the notifier; close them after."""
+    settings = config.settings
+    store = SnapshotStore(
+        db_url or settings.storage.url, settings.storage.snapshots_dir
+    )
+    notifier: Notifier = AppriseNotifier() if notify else LogNotifier()
+    try:
+        yield Runtime(config, store, None, notifier, TopicMatcher(settings.topics), now)
+    finally:
+        store.close()
+
+
+def select_documents(config: Config, targets: Sequence[str] | None) -> list[Document]:
+    """Documents named by ``targets`` (``platform`` or ``platform/document``); all when empty.
+
+    Raises KeyError naming the first target that matches nothing.
+    """
+    if not targets:
+        return list(config.documents())
+    chosen: dict[str, Document] = {}
+    for target in targets:
+        if "/" in target:
+            doc = config.document(target)
+            if doc is None:
+                raise KeyError(target)
+            chosen[doc.id] = doc
+        else:
+            platform = config.platform(target)
+            if platform is None:
+                raise KeyError(target)
+            chosen.update({doc.id: doc for doc in platform.documents})
+    return list(chosen.values())
+
+
+def run_once(
+    runtime: Runtime,
+    targets: Sequence[str] | None = None,
+    *,
+    notify: bool = True,
+    progress: Callable[[DocumentOutcome], None] | None = None,
+) -> RunReport:
+    """One cycle over ``targets`` (all documents when empty). The CLI's ``watcher check``."""
+    docs = select_documents(runtime.config, targets)
+    return asyncio.run(check_documents(runtime, docs, notify=notify, progress=progress))
+
+
+async def check_documents(
+    runtime: Runtime,
+    docs: Sequence[Document],
+    *,
+    notify: bool = True,
+    progress: Callable[[DocumentOutcome], None] | None = None,
+) -> RunReport:
+    """Check ``docs`` now, platform by platform in parallel; then deliver alerts."""
+    if runtime.fetcher is None:
+        async with Fetcher(runtime.config.settings.fetch) as fetcher:
+            return await check_documents(
+                replace(runtime, fetcher=fetcher),
+                docs,
+                notify=notify,
+                progress=progress,
+            )
+    started = runtime.now()
+    by_platform: dict[str, list[Document]] = {}
+    for doc in docs:
+        by_platform.setdefault(doc.platform, []).append(doc)
+    results = await asyncio.gather(
+        *(
+            _check_platform(runtime, platform, by_platform[platform.id], progress)
+            for platform in runtime.config.platforms
+            if platform.id in by_platform
+        )
+    )
+    outcomes = tuple(o for outcome_list, _ in results for o in outcome_list)
+    moved = tuple(m for _, moves in results for m in moves)
+    delivery = deliver_pending(runtime) if notify else None
+    return RunReport(outcomes, moved, delivery, started, runtime.now())
+
+
+def deliver_pending(runtime: Runtime) -> DeliveryReport:
+    """Send what the outbox holds to the configured channels."""
+    return deliver(
+        runtime.store, runtime.config.settings.notify, runtime.notifier, runtime.now()
+    )
+
+
+async def _check_platform(
+    runtime: Runtime,
+    platform: Platform,
+    docs: Sequence[Document],
+    progress: Callable[[DocumentOutcome], None] | None,
+) -> tuple[list[DocumentOutcome], list[tuple[Verdict, StoredVerdict | None]]]:
+    items = await asyncio.gather(*(_fetch_and_extract(runtime, doc) for doc in docs))
+    store = runtime.store
+    for item in items:
+        item.previous = store.latest(item.doc.id)
+        item.failures_before = store.consecutive_failures(item.doc.id)
+        if (
+            item.extracted is not None
+            and item.previous is not None
+            and item.previous.text_sha256 != item.extracted.text_sha256
+        ):
+            item.diff = compare.diff_texts(
+                item.previous.text, item.extracted.text, runtime.matcher
+            )
+    fresh_texts = {
+        i.doc.name: i.extracted.text for i in items if i.extracted is not None
+    }
+    verdicts = _evaluate_platform(
+        runtime,
+        platform,
+        fresh_texts,
+        failing={i.doc.name for i in items if i.error is not None},
+    )
+    previous_verdicts = store.current_verdicts()
+    moved_ids = {
+        v.fact_id
+        for v, _ in verdicts
+        if v.fact_id in previous_verdicts
+        and previous_verdicts[v.fact_id].verdict.verdict != v.verdict
+    }
+    facts = {f.id: f for f in platform.facts}
+    carried: set[str] = set()
+    outcomes: list[DocumentOutcome] = []
+    for item in items:
+        if item.diff is not None:
+            item.moved_facts = [
+                fid
+                for fid in sorted(moved_ids)
+                if item.doc.name in facts[fid].documents()
+            ]
+            carried.update(item.moved_facts)
+        outcome = _store_result(
+            runtime, item, {v.fact_id: v for v, _ in verdicts}, previous_verdicts
+        )
+        outcomes.append(outcome)
+        _log_outcome(outcome)
+        if progress is not None:
+            progress(outcome)
+    moved = store.record_verdicts(
+        verdicts,
+        runtime.now(),
+        events=lambda verdict, before: (
+            []
+            if verdict.fact_id in carried
+            else [
+                _fact_event(runtime, platform, facts[verdict.fact_id], verdict, before)
+            ]
+        ),
+    )
+    return outcomes, moved
+
+
+async def _fetch_and_extract(runtime: Runtime, doc: Document) -> _Fetched:
+    item = _Fetched(doc)
+    assert runtime.fetcher is not None
+    try:
+        item.fetched = await runtime.fetcher.fetch(
+            doc, runtime.store.validators(doc.id)
+        )
+        if not item.fetched.not_modified:
+            item.extracted = extract(doc, item.fetched, runtime.matcher)
+    except (FetchError, ExtractError) as exc:
+        item.error = exc
+    return item
+
+
+def _evaluate_platform(
+    runtime: Runtime,
+    platform: Platform,
+    fresh_texts: Mapping[str, str],
+    failing: set[str],
+) -> list[tuple[Verdict, tuple[int, ...]]]:
+    """Every fact of ``platform`` on the texts as they stand after this check."""
+    if not platform.facts:
+        return []
+    texts, snapshot_ids = document_texts(runtime, platform, fresh_texts, failing)
+    verdicts = []
+    for fact in platform.facts:
+        verdict = evaluate.evaluate(
+            fact,
+            {name: texts.get(name) for name in fact.documents()},
+            runtime.matcher,
+            baseline_quote=runtime.store.fact_baseline(fact.id),
+        )
+        ids = tuple(snapshot_ids[n] for n in fact.documents() if n in snapshot_ids)
+        verdicts.append((verdict, ids))
+    return verdicts
+
+
+def document_texts(
+    runtime: Runtime,
+    platform: Platform,
+    fresh_texts: Mapping[str, str] | None = None,
+    failing: set[str] | None = None,
+) -> tuple[dict[str, str | None], dict[str, int]]:
+    """Usable text per document name: the fresh one, else the latest snapshot's.
+
+    A document that has failed ``alert_after_failures`` checks in a row (this one included)
+    has no usable text: its facts become ``unknown`` rather than resting on stale words.
+    """
+    fresh_texts = fresh_texts or {}
+    failing = failing or set()
+    threshold = runtime.config.settings.notify.alert_after_failures
+    texts: dict[str, str | None] = {}
+    ids: dict[str, int] = {}
+    for doc in platform.documents:
+        latest = runtime.store.latest(doc.id)
+        if latest is not None:
+            ids[doc.name] = latest.id
+        if doc.name in fresh_texts:
+            texts[doc.name] = fresh_texts[doc.name]
+            continue
+        failures = runtime.store.consecutive_failures(doc.id) + (
+            1 if doc.name in failing else 0
+        )
+        texts[doc.name] = (
+            latest.text if latest is not None and failures < threshold else None
+        )
+    return texts, ids
+
+
+def _store_result(
+    runtime: Runtime,
+    item: _Fetched,
+    verdicts: Mapping[str, Verdict],
+    previous_verdicts: Mapping[str, StoredVerdict],
+) -> DocumentOutcome:
+    store, doc, now = runtime.store, item.doc, runtime.now()
+    if item.error is not None:
+        kind = item.error.kind if isinstance(item.error, FetchError) else "extract"
+        transient = isinstance(item.error, FetchError) and item.error.transient
+        store.record_failure(
+            doc.id, now, error_kind=kind, transient=transient, message=str(item.error)
+        )
+        _queue_failing(runtime, doc, item.failures_before + 1, kind, str(item.error))
+        return DocumentOutcome(doc.id, "failed", error_kind=kind, error=str(item.error))
+    assert item.fetched is not None
+    _queue_recovered(runtime, doc, item.failures_before)
+    if item.extracted is None:
+        store.record_unchanged(doc.id, now, item.fetched.validators, not_modified=True)
+        return DocumentOutcome(doc.id, "not_modified")
+    draft = None
+    if item.diff is not None:
+        severity = "alert" if item.moved_facts else item.diff.severity
+        draft = ChangeDraft(
+            severity, item.diff.topics, compare.summarize(doc, item.diff)
+        )
+
+    def events(change: Change) -> list[AlertEvent]:
+        if change.severity != "alert" or item.diff is None:
+            return []
+        moved = [
+            (fid, verdicts[fid], previous_verdicts.get(fid)) for fid in item.moved_facts
+        ]
+        return [_change_event(doc, change, item.diff, moved, runtime)]
+
+    snapshot, change = store.save(
+        doc.id,
+        fetched=item.fetched,
+        extracted=item.extracted,
+        change=draft,
+        events=events,
+    )
+    if change is not None and item.moved_facts:
+        change = store.attach_facts(change.id, item.moved_facts)
+    if item.previous is None:
+        return DocumentOutcome(doc.id, "baseline")
+    if snapshot.id == item.previous.id:
+        return DocumentOutcome(doc.id, "unchanged")
+    return DocumentOutcome(doc.id, "changed", change=change)
+
+
+def _log_outcome(outcome: DocumentOutcome) -> None:
+    if outcome.outcome == "failed":
+        logger.warning("%s: check failed: %s", outcome.doc_id, outcome.error)
+    elif outcome.change is not None:
+        logger.info(
+            "%s: %s change %d: %s",
+            outcome.doc_id,
+            outcome.change.severity,
+            outcome.change.id,
+            outcome.change.summary,
+        )
+    else:
+        logger.info("%s: %s", outcome.doc_id, outcome.outcome)
+
+
+# --------------------------------------------------------------------------- alert events
+
+
+def _change_event(
+    doc: Document,
+    change: Change,
+    diff: TextDiff,
+    moved: Sequence[tuple[str, Verdict, StoredVerdict | None]],
+    runtime: Runtime,
+) -> AlertEvent:
+    facts = runtime.config.platform(doc.platform)
+    fact_by_id = {f.id: f for f in facts.facts} if facts else {}
+    subject = change.summary
+    if moved:
+        names = ", ".join(
+            f'"{fid.split(".", 1)[1]}" now {v.verdict}' for fid, v, _ in moved
+        )
+        subject = f"{change.summary} — fact {names}"
+    return AlertEvent(
+        key=f"change:{change.id}",
+        kind="change",
+        severity=change.severity,
+        platform=doc.platform,
+        doc_id=doc.id,
+        topics=change.topics,
+        subject=subject,
+        payload={
+            "platform_name": doc.platform_name,
+            "document_title": doc.display_name,
+            "doc_url": doc.url,
+            "change_id": change.id,
+            "summary": change.summary,
+            "clauses": [
+                {
+                    "heading": list(c.heading),
+                    "kind": c.kind,
+                    "ops": [[op, text] for op, text in c.ops],
+                    "topics": list(c.topics),
+                }
+                for c in diff.clauses
+                if not c.cosmetic
+            ],
+            "facts": [
+                _fact_payload(fact_by_id[fid], verdict, before)
+                for fid, verdict, before in moved
+                if fid in fact_by_id
+            ],
+        },
+    )
+
+
+def _fact_payload(
+    fact: Fact, verdict: Verdict, before: StoredVerdict | None
+) -> dict[str, object]:
+    return {
+        "id": fact.id,
+        "claim": fact.claim,
+        "before": before.verdict.verdict if before else None,
+        "after": verdict.verdict,
+        "reason": "; ".join(verdict.reasons[:3]),
+    }
+
+
+def _fact_event(
+    runtime: Runtime,
+    platform: Platform,
+    fact: Fact,
+    verdict: Verdict,
+    before: StoredVerdict | None,
+) -> AlertEvent:
+    stamp = runtime.now().strftime("%Y%m%dT%H%M%S%f")
+    doc = next((d for d in platform.documents if d.name == verdict.evidence_doc), None)
+    return AlertEvent(
+        key=f"fact:{fact.id}:{verdict.verdict}:{stamp}",
+        kind="fact",
+        severity="alert",
+        platform=platform.id,
+        doc_id=doc.id if doc else None,
+        topics=(fact.topic,),
+        subject=f'{platform.name}: fact "{fact.name}" now {verdict.verdict}'
+        + (f" (was {before.verdict.verdict})" if before else ""),
+        payload={
+            "platform_name": platform.name,
+            "document_title": doc.display_name if doc else None,
+            "doc_url": doc.url if doc else None,
+            "summary": "; ".join(verdict.reasons[:3]),
+            "clauses": [],
+            "facts": [_fact_payload(fact, verdict, before)],
+        },
+    )
+
+
+def _queue_failing(
+    runtime: Runtime, doc: Document, failures: int, kind: str, error: str
+) -> None:
+    threshold = runtime.config.settings.notify.alert_after_failures
+    if failures != threshold:
+        return
+    runtime.store.add_events(
+        [
+            AlertEvent(
+                key=f"failing:{doc.id}:{runtime.now().isoformat()}",
+                kind="failing",
+                severity="alert",
+                platform=doc.platform,
+                doc_id=doc.id,
+                topics=(),
+                subject=f"{doc.display_name}: {failures} checks failed in a row ({kind})",
+                payload={
+                    "platform_name": doc.platform_name,
+                    "document_title": doc.display_name,
+                    "doc_url": doc.url,
+                    "failures": failures,
+                    "error": error,
+                },
+            )
+        ],
+        runtime.now(),
+    )
+
+
+def _queue_recovered(runtime: Runtime, doc: Document, failures_before: int) -> None:
+    if failures_before < runtime.config.settings.notify.alert_after_failures:
+        return
+    runtime.store.add_events(
+        [
+            AlertEvent(
+                key=f"recovered:{doc.id}:{runtime.now().isoformat()}",
+                kind="recovered",
+                severity="alert",
+                platform=doc.platform,
+                doc_id=doc.id,
+                topics=(),
+                subject=f"{doc.display_name}: reachable again after {failures_before} failed checks",
+                payload={
+                    "platform_name": doc.platform_name,
+                    "document_title": doc.display_name,
+                    "doc_url": doc.url,
+                    "failures": failures_before,
+                },
+            )
+        ],
+        runtime.now(),
+    )
+
+
+# --------------------------------------------------------------------------- reextract
+
+
+def reextract(runtime: Runtime, doc: Document) -> Change | None:
+    """Rebuild ``doc``'s text from its latest stored raw body with the current rules.
+
+    A difference is stored as a technical change, never alerted. Raises ExtractError.
+    """
+    latest = runtime.store.latest(doc.id)
+    if latest is None:
+        return None
+    body = runtime.store.raw_body(latest.id)
+    text, encoding = decode_body(body, None)
+    fetched = FetchResult(
+        url=doc.url,
+        final_url=doc.url,
+        status=200,
+        body=body,
+        text=text,
+        content_type=None,
+        encoding=encoding,
+        validators=Validators(),
+        fetched_at=runtime.now(),
+    )
+    extracted = extract(doc, fetched, runtime.matcher)
+    if extracted.text_sha256 == latest.text_sha256:
+        return None
+    diff = compare.diff_texts(latest.text, extracted.text, runtime.matcher)
+    draft = ChangeDraft(
+        "cosmetic", diff.topics, compare.summarize(doc, diff), technical=True
+    )
+    _, change = runtime.store.save_technical(
+        doc.id, source=latest, extracted=extracted, change=draft, at=runtime.now()
+    )
+    return change
