@@ -111,9 +111,9 @@ def test_every_shipped_fact_gets_its_expected_verdict_and_a_moved_verdict_alerts
     assert stealth["checked_at"]
 
     # Midjourney opens Stealth to every plan: the fact breaks, and the change says so.
-    host = urlsplit(
-        load_config(SHIPPED, environ={}).document("midjourney/stealth-help").url
-    ).netloc  # type: ignore[union-attr]
+    stealth_help = load_config(SHIPPED, environ={}).document("midjourney/stealth-help")
+    assert stealth_help is not None
+    host = urlsplit(stealth_help.url).netloc
     article = json.loads(
         (SITE / "midjourney" / "stealth-help.json").read_text(encoding="utf-8")
     )
