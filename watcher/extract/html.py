@@ -8,7 +8,7 @@
    ``display:none``, cookie and consent banners) and "skip to content" links.
 3. ``select``: the first selector (in order) that matches anything wins; all its matches are
    read in document order (a match inside another match is read once). A match that is itself
-   noise is dropped unless every match is. None matching -> ``ExtractError("selector broke:
+   noise, or lies in the page's own header/footer/sidebar, is dropped unless every match is. None matching -> ``ExtractError("selector broke:
    none of [...] matched")``. Without ``select`` the whole ``<body>`` is read, minus the page's
    own banner, footer and sidebars (``header``/``footer`` not inside article/main/section,
    ``aside``, landmark roles) when ``page`` is true.
@@ -41,6 +41,8 @@ NOISE_SELECTORS: tuple[str, ...] = (
     "nav",
     "[role=navigation]",
     'sup > a[href^="#"]',  # footnote marks ("Services.[1]"); the footnote itself stays
+    # screen-reader-only link annotations ("(opens in a new window)") come and go with redesigns
+    "a .sr-only, a .visually-hidden, a .screen-reader-text",
     '[hidden]:not([hidden="until-found" i])',  # until-found: a collapsed, searchable section
     '[aria-hidden="true" i]',
     '[style*="display:none" i]',
@@ -116,8 +118,13 @@ def _chrome(tree: LexborHTMLParser) -> Iterator[int]:
 
 
 def _select(
-    tree: LexborHTMLParser, select: Iterable[str], skip: set[int]
+    tree: LexborHTMLParser, select: Iterable[str], skip: set[int], chrome: set[int]
 ) -> list[LexborNode]:
+    """The matches of the first selector that matches, less those in noise or page chrome.
+
+    A site footer built from the same blocks as the article (``.content`` in both) is a
+    match too; it is dropped unless nothing else matched.
+    """
     selectors = list(select)
     for selector in selectors:
         matches = _css(tree, selector)
@@ -126,6 +133,7 @@ def _select(
     else:
         raise ExtractError(f"selector broke: none of {selectors} matched")
     ids = {node.mem_id for node in matches}
+    hidden = skip | chrome
     outer: list[LexborNode] = []
     visible: list[LexborNode] = []
     for node in matches:
@@ -133,7 +141,7 @@ def _select(
         if above & ids:
             continue  # read as part of the match that holds it
         outer.append(node)
-        if node.mem_id not in skip and not above & skip:
+        if node.mem_id not in hidden and not above & hidden:
             visible.append(node)
     if not visible:
         logger.debug("selector %r matched only hidden or noise elements", selector)
@@ -159,7 +167,7 @@ def html_blocks(
     skip = _noise(tree)
     select = tuple(select)
     if select:
-        roots = _select(tree, select, skip)
+        roots = _select(tree, select, skip, set(_chrome(tree)) if page else set())
     else:
         body = tree.body
         roots = [body] if body is not None else []
