@@ -240,26 +240,127 @@ def split_sentences(text: str) -> list[str]:
     return merged
 
 
+# For each default pattern, substrings of which every match contains at least one (in lower
+# case). A clause holding none of them cannot match, so that regex is skipped: topic tagging
+# was most of extraction's cost, and `in` on a short string is ~50x cheaper than a search.
+# tests/test_text.py checks that gated and ungated tagging agree; patterns the config adds or
+# replaces run ungated.
+_GATES: dict[str, tuple[str, ...]] = dict(
+    zip(
+        DEFAULT_TOPICS["gallery_default"],
+        [
+            ("publicly", "publically"),
+            ("gallery", "feed", "showcase", "page"),
+            ("remix",),
+            ("visible to",),
+            ("default",),
+            ("by default",),
+            ("by default",),
+            ("publish",),
+        ],
+        strict=True,
+    )
+)
+_GATES.update(
+    zip(
+        DEFAULT_TOPICS["private_mode"],
+        [("stealth",), ("private",), ("private",), ("visibility setting",)],
+        strict=True,
+    )
+)
+_GATES.update(
+    zip(
+        DEFAULT_TOPICS["training_use"],
+        [
+            ("train",),
+            ("machine",),
+            ("improv",),
+            ("improv",),
+            ("licen",),
+            ("licen",),
+            ("opt-out", "opt out", "optout"),
+        ],
+        strict=True,
+    )
+)
+_GATES.update(
+    zip(
+        DEFAULT_TOPICS["retention"],
+        [("retain",), ("retention",), ("delet",), ("store", "kept", "keep")],
+        strict=True,
+    )
+)
+_GATES.update(
+    zip(
+        DEFAULT_TOPICS["jurisdiction"],
+        [
+            ("governing law",),
+            ("governed by",),
+            ("of the state", "of the province", "of the commonwealth"),
+            ("arbitrat",),
+            ("jurisdiction",),
+            ("registered",),
+            ("incorporated", "registered"),
+            ("(",),
+            ("between",),
+            ("operated by", "provided by", "offered by", "controlled by"),
+            ("located", "stored", "hosted", "processed", "transferred"),
+        ],
+        strict=True,
+    )
+)
+_GATES.update(
+    zip(
+        DEFAULT_TOPICS["pricing"],
+        [
+            ("$", "\u20ac", "\u00a3", "usd", "eur"),
+            ("usd", "eur", "gbp"),
+            ("per month", "per year", "per user"),
+            ("/",),
+            ("monthly", "annual", "yearly"),
+            ("plan", "tier", "subscription", "membership"),
+        ],
+        strict=True,
+    )
+)
+
+
 class TopicMatcher:
     """Tags text with the topics whose patterns match (case-insensitive)."""
 
-    def __init__(self, rules: Mapping[str, Sequence[str]] | None = None) -> None:
+    def __init__(
+        self, rules: Mapping[str, Sequence[str]] | None = None, *, gated: bool = True
+    ) -> None:
         merged = dict(DEFAULT_TOPICS)
         merged.update(
             {name: tuple(patterns) for name, patterns in (rules or {}).items()}
         )
-        self._rules = {
-            name: re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+        self._checks: dict[
+            str, list[tuple[tuple[str, ...] | None, re.Pattern[str]]]
+        ] = {
+            name: [
+                (_GATES.get(p) if gated else None, re.compile(p, re.IGNORECASE))
+                for p in patterns
+            ]
             for name, patterns in merged.items()
             if patterns
         }
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(self._rules)
+        return tuple(self._checks)
 
     def topics(self, text: str) -> tuple[str, ...]:
-        return tuple(name for name, rule in self._rules.items() if rule.search(text))
+        lower = text.lower()
+        return tuple(
+            name
+            for name, checks in self._checks.items()
+            if any(
+                (gate is None or any(word in lower for word in gate))
+                and rx.search(text)
+                for gate, rx in checks
+            )
+        )
 
 
 def split_clauses(blocks: Sequence[Block], matcher: TopicMatcher) -> tuple[Clause, ...]:
