@@ -933,3 +933,20 @@ def test_deliver_against_the_real_store(
         _deliver_twice_at_once(store, _settings(mail), clock())
         assert len(smtp.messages) == 2
         assert store.pending_events() == []
+
+
+def test_digest_weekdays_follow_crontab_numbering() -> None:
+    """'1-5' means Monday to Friday, as in crontab (APScheduler 3 alone counts 0 = Monday)."""
+    from watcher.notify.deliver import _digest_time
+
+    channel = Channel(
+        name="weekday-digest",
+        url="json://127.0.0.1:9/hook",
+        mode="digest",
+        digest_every="0 9 * * 1-5",
+        timezone="UTC",
+    )
+    friday_evening = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)  # a Friday
+    assert _digest_time(channel, friday_evening) == datetime(
+        2026, 11, 30, 9, 0, tzinfo=UTC
+    )

@@ -41,8 +41,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
-
 from watcher.errors import NotifyError
 from watcher.models import (
     AlertEvent,
@@ -54,6 +52,7 @@ from watcher.models import (
 )
 from watcher.notify.notifiers import Notifier, channel_kind
 from watcher.notify.render import render
+from watcher.schedule import crontab_trigger
 
 __all__ = [
     "DELIVERY_LEASE",
@@ -285,7 +284,8 @@ def _digest_time(channel: Channel, created_at: datetime) -> datetime | None:
         return None
     try:
         zone = ZoneInfo(channel.timezone)
-        trigger = CronTrigger.from_crontab(channel.digest_every, timezone=zone)
+        # crontab's weekday numbers (1-5 = Mon-Fri), not APScheduler's (0 = Monday)
+        trigger = crontab_trigger(channel.digest_every, timezone=channel.timezone)
     except (ValueError, ZoneInfoNotFoundError) as exc:
         logger.warning(
             "%s: unusable digest schedule (%s); sending at once", channel.name, exc
