@@ -8,15 +8,14 @@ parse, URLs are http(s), time zones exist. References are checked against the va
 ``context`` (a ``Context``): topic names, document names of the platform, platform ids. A
 failed check raises ``ValueError``; pydantic collects them all with their key paths.
 
-A string produced by ``${VAR}`` expansion arrives as an ``Expanded`` (a ``str`` subclass that
-remembers its source text); messages about it quote the source text, never the value, so a
-secret never reaches an error message. ``parse_duration`` and ``parse_size`` live here so the
-validators can use them; ``watcher.config`` re-exports them.
+A string produced by ``${VAR}`` expansion arrives as an ``Expanded`` (``watcher._yaml``: a
+``str`` subclass that remembers its source text); messages about it quote the source text
+(``show``), never the value, so a secret never reaches an error message. Durations and sizes
+are parsed by ``watcher._quantities`` (``parse_duration``, ``parse_size``).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal, TypedDict
@@ -34,33 +33,26 @@ from pydantic import (
 )
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
+from watcher._quantities import parse_duration, parse_size
+from watcher._yaml import Expanded, show
+
 __all__ = [
     "NAME_PATTERN",
     "ChannelModel",
     "Context",
     "DocumentModel",
     "EvidenceModel",
-    "Expanded",
     "FactModel",
     "PatternModel",
     "PlatformFile",
     "WatcherFile",
     "check_platform",
     "check_watcher",
-    "parse_duration",
-    "parse_size",
-    "show",
 ]
 
 # Names become ids (midjourney/terms, midjourney.stealth-pro-mega-only) and directory names
 # under snapshots/, so they are kept to lower-case letters, digits, '-', '_' and '.'.
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
-
-
-class Expanded(str):
-    """A string that came out of ``${VAR}`` expansion; ``source`` is the text before it."""
-
-    source: str
 
 
 class Context(TypedDict):
@@ -70,102 +62,6 @@ class Context(TypedDict):
     platforms: frozenset[str]  # platform ids (file stems)
     platform: str  # the platform of the file being validated ("" for watcher.yaml)
     documents: frozenset[str]  # that platform's document names
-
-
-def show(value: object) -> str:
-    """``value`` quoted for a message; an expanded string shows its source text instead."""
-    if isinstance(value, Expanded):
-        return repr(value.source)
-    return repr(value)
-
-
-# --------------------------------------------------------------------------- units
-
-_DURATION_UNITS = {
-    "ms": 0.001,
-    "s": 1,
-    "sec": 1,
-    "secs": 1,
-    "second": 1,
-    "seconds": 1,
-    "m": 60,
-    "min": 60,
-    "mins": 60,
-    "minute": 60,
-    "minutes": 60,
-    "h": 3600,
-    "hr": 3600,
-    "hrs": 3600,
-    "hour": 3600,
-    "hours": 3600,
-    "d": 86400,
-    "day": 86400,
-    "days": 86400,
-    "w": 604800,
-    "week": 604800,
-    "weeks": 604800,
-}
-_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)")
-_NUMBER = re.compile(r"\s*\d+(?:\.\d+)?\s*")
-# Decimal units as DESIGN.md writes them ("5MB" = 5,000,000 bytes), binary ones with "i".
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1000,
-    "m": 1000**2,
-    "mb": 1000**2,
-    "g": 1000**3,
-    "gb": 1000**3,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*")
-
-
-def parse_duration(value: str | int | float) -> timedelta:
-    """``"30s"``, ``"10m"``, ``"6h"``, ``"1d"``, ``"1h30m"``, ``"1.5h"``, or a number of seconds.
-
-    :raises ValueError: not a duration, or a negative one.
-    """
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"not a duration: {show(value)}")
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"not a duration: {show(value)}")
-        return timedelta(seconds=value)
-    text = value.strip().lower()
-    if _NUMBER.fullmatch(text):
-        return timedelta(seconds=float(text))
-    seconds = 0.0
-    position = 0
-    for match in _DURATION_PART.finditer(text):
-        unit = _DURATION_UNITS.get(match.group(2))
-        if match.start() != position or unit is None:
-            break
-        seconds += float(match.group(1)) * unit
-        position = match.end()
-    if position == 0 or position != len(text):
-        raise ValueError(f"not a duration: {show(value)}")
-    return timedelta(seconds=seconds)
-
-
-def parse_size(value: str | int | float) -> int:
-    """``"5MB"`` (decimal), ``"512KB"``, ``"1GiB"`` (binary), or a number of bytes.
-
-    :raises ValueError: not a size, or a negative one.
-    """
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"not a size: {show(value)}")
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"not a size: {show(value)}")
-        return int(value)
-    match = _SIZE.fullmatch(value.lower())
-    if match is None or match.group(2) not in _SIZE_UNITS:
-        raise ValueError(f"not a size: {show(value)}")
-    return round(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
 
 
 # --------------------------------------------------------------------------- value checks

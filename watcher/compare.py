@@ -31,20 +31,24 @@ How a diff is made
 
 Topics are tagged only on the units that end up in a ClauseDiff. A heading counts as a clause
 in ``TextDiff.clauses``; the summary counts it only when no sentence changed.
+
+Layout: the cosmetic rules and ``comparison_key`` live in ``watcher._cosmetic``, ``Unit`` and
+``split_units`` in ``watcher._units``, ``word_diff`` and the sequence diff in
+``watcher._seqdiff``; every name in ``__all__`` is importable from here.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
-from diff_match_patch import diff_match_patch
-
+from watcher._cosmetic import COSMETIC_RULES, CosmeticRule, comparison_key
+from watcher._seqdiff import WORDS, Run, diff_runs, word_diff
+from watcher._units import Unit, block_units, split_unit, split_units
 from watcher.models import ClauseDiff, Document, Severity, TextDiff
-from watcher.text import TopicMatcher, normalise, parse_blocks, split_sentences
+from watcher.text import TopicMatcher
 
 __all__ = [
     "COSMETIC_RULES",
@@ -69,245 +73,7 @@ _SUMMARY_PART = 130  # characters of TextDiff.summary; the rest is the document'
 _PAIR_WINDOW = 12  # inside one run, compare units at most this far off the diagonal
 _GLOBAL_PAIR_MAX = 2500  # leftover removed x added pairs compared across runs, at most
 
-# --------------------------------------------------------------------------- cosmetic rules
-
-
-class CosmeticRule(NamedTuple):
-    """One normalisation of the comparison key: text that differs only here is cosmetic."""
-
-    name: str
-    description: str
-    apply: Callable[[str], str]
-
-
-_MONTH = (
-    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
-)
-_DATE = (
-    rf"(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH},?\s+\d{{4}}"
-    rf"|{_MONTH}\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{2,4}})"
-)
-_WEEKDAY = r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
-_STAMP = (
-    r"(?:(?:last|date)\s+)?(?:updated|modified|revised|reviewed|edited|effective|published"
-    r"|posted|dated|version)(?:\s+(?:date|on|as of|from))?\s*:?\s*"
-)
-_AGO = (
-    r"(?:\b(?:updated|edited|modified|revised|posted|published)\s+)?"
-    r"(?:(?:over|about|almost|nearly|less than|more than)\s+)?(?:a|an|one|a few|\d+)\s+"
-    r"(?:second|minute|hour|day|week|month|year)s?\s+ago\b"
-    r"|\b(?:updated|edited|modified)\s+(?:today|yesterday|just now)\b"
-)
-_LINK = (
-    r"(?<![\w@./-])(?:https?://)?(?:www\.)?(?P<host>(?:[a-z0-9-]+\.)+)[a-z]{2,}(?![\w-])"
-    r"(?P<path>/[^\s?#)\]]*)?(?:[?#][^\s)\]]*)?"
-)
-_ENUMERATOR = (
-    r"^(?:(?:section|article|clause|part|§)\s*)?"
-    r"(?:\(?(?:\d+(?:\.\d+)*|[a-z]|[ivxlc]{1,6})\)|(?:\d+(?:\.\d+)*|[a-z]|[ivxlc]{1,6})\.|\d+(?:\.\d+)+)"
-    r"(?=\s)\s*"
-)
-_REFERENCE = r"\b(sections?|clauses?|articles?|paragraphs?|§)\s*\d+(?:\.\d+)*(?:\s*\([a-z0-9]+\))*"
-
-
-def _link(match: re.Match[str]) -> str:
-    return match.group("host").rstrip(".") + (match.group("path") or "").rstrip("/")
-
-
-def _copyright(match: re.Match[str]) -> str:
-    return re.sub(r"\b(?:19|20)\d\d\b", "", match.group())
-
-
-def _spacing(text: str) -> str:
-    return _SPACE_BEFORE.sub("", " ".join(text.split())).replace("( ", "(")
-
-
-_SPACE_BEFORE = re.compile(r" (?=[.,;:!?)])")
-
-
-def _rule(
-    pattern: str, replacement: str | Callable[[re.Match[str]], str], trigger: str
-) -> Callable[[str], str]:
-    """Substitute ``pattern``; skipped (cheaply) when the ``trigger`` regex finds nothing."""
-    compiled, guard = re.compile(pattern), re.compile(trigger)
-
-    def apply(text: str) -> str:
-        return compiled.sub(replacement, text) if guard.search(text) else text
-
-    return apply
-
-
-# Applied in order to build a unit's comparison key. Two units with equal keys differ only
-# cosmetically. Add a rule here (with a compare_cases.yaml case), nowhere else.
-COSMETIC_RULES: tuple[CosmeticRule, ...] = (
-    CosmeticRule("typography", "NFKC, straight quotes and dashes, no invisible characters, collapsed spaces", normalise),
-    CosmeticRule("case", "letter case ('Registration and Access' = 'Registration and access')", str.casefold),
-    CosmeticRule("markup", "Markdown emphasis markers and backslash escapes", _rule(r"\\(?=[^\w\s])|\*+|(?<!\w)_+|_+(?!\w)", "", r"[*_\\]")),
-    CosmeticRule("links", "URLs and domains: scheme, www, TLD (civitai.green = civitai.com), query, fragment, final /", _rule(_LINK, _link, r"[a-z0-9-]\.[a-z]{2}")),
-    CosmeticRule("copyright", "years after ©, (c) or 'copyright' (footer year bumps)", _rule(r"(?:©|\(c\)|\bcopyright\b).{0,60}", _copyright, r"©|\(c\)|copyright")),
-    CosmeticRule("date_stamps", "'Last updated: May 1, 2026' and a unit that is only a date", _rule(rf"{_STAMP}{_WEEKDAY}{_DATE}|^{_WEEKDAY}{_DATE}\.?$", "", r"\d\d")),
-    CosmeticRule("relative_times", "'Updated over a week ago', 'edited today'", _rule(_AGO, "", r"\bago\b|today|yesterday|just now")),
-    CosmeticRule("numbering", "leading enumerators ('4. Rights' = '5. Rights', '(c)', '8.7')", _rule(_ENUMERATOR, "", r"^\(?[\divxlc§a-z]")),
-    CosmeticRule("references", "section numbers in cross-references ('see Section 4')", _rule(_REFERENCE, r"\1 #", r"section|clause|article|paragraph|§")),
-    CosmeticRule("spacing", "spaces left by the rules above, space before punctuation", _spacing),
-    CosmeticRule("final_punctuation", "a full stop, comma, colon or semicolon ending the unit", _rule(r"[.,:;]+$", "", r"[.,:;]$")),
-)  # fmt: skip
-
-
-def comparison_key(text: str) -> str:
-    """``text`` with every COSMETIC_RULES rule applied: equal keys mean a cosmetic difference."""
-    for rule in COSMETIC_RULES:
-        text = rule.apply(text)
-    return text
-
-
-# --------------------------------------------------------------------------- units
-
-
-@dataclass(frozen=True, slots=True)
-class Unit:
-    """A heading or a clause of a stored text: the thing that is diffed and quoted."""
-
-    heading: tuple[str, ...]  # heading path; a heading unit's path ends with itself
-    text: str  # text.normalise'd, case kept
-    block: int  # index of its block (a heading: of the block that follows it)
-    is_heading: bool = False
-
-
-def _items(stored: str) -> list[Unit]:
-    """Headings and whole blocks (text not yet normalised), in reading order."""
-    items: list[Unit] = []
-    path: tuple[str, ...] = ()
-    for index, block in enumerate(parse_blocks(stored)):
-        if block.heading != path:
-            common = 0
-            while (
-                common < min(len(path), len(block.heading))
-                and path[common] == block.heading[common]
-            ):
-                common += 1
-            for level in range(common, len(block.heading)):
-                if block.heading[level].strip():
-                    items.append(
-                        Unit(
-                            block.heading[: level + 1],
-                            block.heading[level],
-                            index,
-                            True,
-                        )
-                    )
-            path = block.heading
-        items.append(Unit(block.heading, block.text, index))
-    return items
-
-
-def _split(item: Unit) -> list[Unit]:
-    if item.is_heading:
-        return [Unit(item.heading, normalise(item.text), item.block, True)]
-    return [
-        Unit(item.heading, s, item.block) for s in split_sentences(normalise(item.text))
-    ]
-
-
-def split_units(stored: str) -> tuple[Unit, ...]:
-    """Headings and clauses (``text.split_sentences``) of a stored text, in reading order."""
-    return tuple(unit for item in _items(stored) for unit in _split(item))
-
-
 # --------------------------------------------------------------------------- diff machinery
-
-
-def _symbol(index: int) -> str:
-    """The index-th character usable by diff-match-patch (skipping surrogates)."""
-    code = index + 0x100
-    return chr(code + 0x800 if code >= 0xD800 else code)
-
-
-def _encode(items: Sequence[str], table: dict[str, str]) -> str:
-    """One character per item; ``table`` maps each distinct item to its character."""
-    chars = []
-    for item in items:
-        char = table.get(item)
-        if char is None:
-            char = table[item] = _symbol(len(table))
-        chars.append(char)
-    return "".join(chars)
-
-
-@dataclass
-class _Run:
-    """Old entries ``removed`` became new entries ``added`` (indices), before new entry ``pos``."""
-
-    pos: int
-    removed: list[int] = field(default_factory=list)
-    added: list[int] = field(default_factory=list)
-
-
-def _runs(
-    old: Sequence[str], new: Sequence[str]
-) -> tuple[list[tuple[int, int]], list[_Run]]:
-    """Diff two string sequences (one diff-match-patch character per distinct string): the
-    (old, new) index pairs that stay equal, and the changed runs between them."""
-    table: dict[str, str] = {}
-    encoded = [_encode(old, table), _encode(new, table)]
-    if set(encoded[0]).isdisjoint(
-        encoded[1]
-    ):  # nothing in common: skip the O(N*D) bisect
-        diffs = [(-1, encoded[0]), (1, encoded[1])]
-    else:
-        engine = diff_match_patch()
-        engine.Diff_Timeout = 2.0
-        diffs = engine.diff_main(encoded[0], encoded[1], False)
-    equal: list[tuple[int, int]] = []
-    runs: list[_Run] = []
-    current: _Run | None = None
-    i = j = 0
-    for op, chars in diffs:
-        count = len(chars)
-        if op == 0:
-            equal.extend((i + k, j + k) for k in range(count))
-            i, j, current = i + count, j + count, None
-            continue
-        if current is None:
-            current = _Run(j)
-            runs.append(current)
-        if op < 0:
-            current.removed.extend(range(i, i + count))
-            i += count
-        else:
-            current.added.extend(range(j, j + count))
-            j += count
-    return equal, runs
-
-
-_TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
-_WORDS = re.compile(r"\w+")
-
-
-def word_diff(old: str, new: str) -> tuple[tuple[int, str], ...]:
-    """Word-level diff: (-1 removed | 0 kept | 1 added, text) runs; never splits a word.
-
-    Texts that share under a fifth of their words are shown as one removal and one addition
-    (a word-by-word diff of them is slow to compute and useless to read)."""
-    old_words, new_words = Counter(_WORDS.findall(old)), Counter(_WORDS.findall(new))
-    total = old_words.total() + new_words.total()
-    if total and 2 * (old_words & new_words).total() < 0.2 * total:
-        return tuple((op, text) for op, text in ((-1, old), (1, new)) if text)
-    table: dict[str, str] = {}
-    encoded = [_encode(_TOKEN.findall(old), table), _encode(_TOKEN.findall(new), table)]
-    engine = diff_match_patch()
-    diffs = engine.diff_main(encoded[0], encoded[1], False)
-    engine.diff_cleanupSemantic(diffs)
-    decode = {char: token for token, char in table.items()}
-    ops: list[tuple[int, str]] = []
-    for op, chars in diffs:
-        text = "".join([decode[char] for char in chars])
-        if ops and ops[-1][0] == op:
-            ops[-1] = (op, ops[-1][1] + text)
-        elif text:
-            ops.append((op, text))
-    return tuple(ops)
 
 
 Kind = Literal["added", "removed", "changed"]
@@ -349,7 +115,7 @@ class _Differ:
     def bag_words(self, sign: int, index: int) -> list[str]:
         key = self.key(sign, index)
         if key not in self.word_lists:
-            self.word_lists[key] = _WORDS.findall(key)
+            self.word_lists[key] = WORDS.findall(key)
         return self.word_lists[key]
 
     def bag(self, sign: int, index: int) -> Counter[str]:
@@ -366,18 +132,18 @@ class _Differ:
         self.found.append((pos, len(self.found), kind, old, new, cosmetic))
 
     def add_block_run(
-        self, run: _Run, old_items: Sequence[Unit], new_items: Sequence[Unit]
+        self, run: Run, old_items: Sequence[Unit], new_items: Sequence[Unit]
     ) -> None:
         """Split a changed run of blocks into units and line those up by comparison key."""
         o0, n0 = len(self.units[-1]), len(self.units[1])
-        self.units[-1].extend(u for i in run.removed for u in _split(old_items[i]))
+        self.units[-1].extend(u for i in run.removed for u in split_unit(old_items[i]))
         for i in run.added:
-            for k, unit in enumerate(_split(new_items[i])):
+            for k, unit in enumerate(split_unit(new_items[i])):
                 self.units[1].append(unit)
                 self.new_pos.append((i, k, 0))
         old_keys = [self.key(-1, r) for r in range(o0, len(self.units[-1]))]
         new_keys = [self.key(1, a) for a in range(n0, len(self.units[1]))]
-        equal, subs = _runs(old_keys, new_keys)
+        equal, subs = diff_runs(old_keys, new_keys)
         for i, j in equal:
             if self.units[-1][o0 + i].text != self.units[1][n0 + j].text:
                 self.emit(self.new_pos[n0 + j], "changed", o0 + i, n0 + j, True)
@@ -483,8 +249,8 @@ def diff_texts(
     """
     if old == new:
         return TextDiff((), "cosmetic", (), "no changes")
-    old_items, new_items = _items(old), _items(new)
-    _, block_runs = _runs([u.text for u in old_items], [u.text for u in new_items])
+    old_items, new_items = block_units(old), block_units(new)
+    _, block_runs = diff_runs([u.text for u in old_items], [u.text for u in new_items])
     differ = _Differ()
     for run in block_runs:
         differ.add_block_run(run, old_items, new_items)

@@ -12,6 +12,9 @@ It raises ``ConfigError`` whose ``.problems`` lists every problem found, one lin
 that came from the environment is never quoted in a problem (its ``${VAR}`` source text is).
 
 ``parse_duration`` and ``parse_size`` are public for the CLI and the other stages.
+
+Layout: YAML reading and ``${VAR}`` expansion are in ``watcher._yaml``, the file shapes in
+``watcher._schema``, durations and sizes in ``watcher._quantities``; this module reports.
 """
 
 from __future__ import annotations
@@ -23,21 +26,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from watcher._quantities import parse_duration, parse_size
 from watcher._schema import (
     Context,
-    Expanded,
     PatternModel,
     PlatformFile,
     WatcherFile,
     check_platform,
     check_watcher,
-    parse_duration,
-    parse_size,
-    show,
 )
+from watcher._yaml import Loc, read_yaml, show
 from watcher.errors import ConfigError
 from watcher.models import (
     Channel,
@@ -61,12 +61,8 @@ __all__ = ["load_config", "parse_duration", "parse_size"]
 logger = logging.getLogger(__name__)
 
 _PLATFORM_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_ENV_REF = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 _FAILED = object()  # what _read returns for a file that could not be read or parsed
-_MAX_VALUES = 100_000  # a config file is a few thousand values; more is an alias bomb
 
-Loc = tuple[Any, ...]
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -269,140 +265,16 @@ class _Problems:
             return None
 
 
-# --------------------------------------------------------------------------- YAML and ${VAR}
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate mapping keys, recursive aliases and alias bombs.
-
-    ``problems(node)`` walks the composed node tree before it is constructed and returns
-    ``(key path, message)`` for each; a file with any of them is not constructed further
-    than its duplicates (the last value of a duplicate key wins, so later checks still run).
-    """
-
-    def problems(self, node: yaml.Node) -> list[tuple[Loc, str]]:
-        found: list[tuple[Loc, str]] = []
-        if self._size(node, (), {}, found) > _MAX_VALUES:
-            found.append(((), f"aliases expand to more than {_MAX_VALUES} values"))
-        return found
-
-    def _size(
-        self,
-        node: yaml.Node,
-        loc: Loc,
-        sizes: dict[int, int],
-        found: list[tuple[Loc, str]],
-    ) -> int:
-        """How many values ``node`` stands for once aliases are expanded (memoised)."""
-        if id(node) in sizes:
-            if sizes[id(node)] < 0:
-                found.append(
-                    (loc, f"recursive alias on line {node.start_mark.line + 1}")
-                )
-                return 0  # reported; the file is refused anyway
-            return sizes[id(node)]
-        sizes[id(node)] = -1  # open: meeting it again below is a recursion
-        size = 1
-        if isinstance(node, yaml.MappingNode):
-            first: dict[tuple[str, str], int] = {}
-            for key, value in node.value:
-                if key.tag == _MERGE_TAG:
-                    size += self._size(value, loc, sizes, found)
-                    continue
-                if isinstance(key, yaml.ScalarNode):
-                    line = key.start_mark.line + 1
-                    if (key.tag, key.value) in first:
-                        message = f"duplicate key {key.value!r} on line {line} (first on line {first[key.tag, key.value]})"
-                        found.append((loc, message))
-                    first.setdefault((key.tag, key.value), line)
-                    size += self._size(value, (*loc, key.value), sizes, found)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                size += self._size(item, (*loc, index), sizes, found)
-        sizes[id(node)] = size
-        return size
+# --------------------------------------------------------------------------- reading
 
 
 def _read(path: Path, rel: str, env: Mapping[str, str], problems: _Problems) -> Any:
     """The file's data with ``${VAR}`` expanded; ``_FAILED`` when it cannot be used at all."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        problems.add(rel, (), f"not UTF-8 text (byte {exc.start})")
-        return _FAILED
-    except OSError as exc:
-        problems.add(rel, (), f"cannot read: {exc.strerror}")
-        return _FAILED
-    loader = _StrictLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        found = loader.problems(node)
-        for loc, message in found:
-            problems.add(rel, loc, message)
-        if any(not message.startswith("duplicate") for _, message in found):
-            return _FAILED
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        during = ""
-        if exc.problem and exc.context and exc.context_mark:
-            during = f" ({exc.context} on line {exc.context_mark.line + 1})"
-        problems.add(rel, (), f"{where}{exc.problem or exc.context}{during}")
-        return _FAILED
-    except yaml.YAMLError as exc:
-        problems.add(rel, (), f"not valid YAML: {exc}")
-        return _FAILED
-    finally:
-        loader.dispose()
-    return _expand(data, (), rel, env, problems)
-
-
-def _expand(
-    data: Any, loc: Loc, rel: str, env: Mapping[str, str], problems: _Problems
-) -> Any:
-    if isinstance(data, dict):
-        return {
-            key: _expand(value, (*loc, key), rel, env, problems)
-            for key, value in data.items()
-        }
-    if isinstance(data, list):
-        return [
-            _expand(item, (*loc, index), rel, env, problems)
-            for index, item in enumerate(data)
-        ]
-    if not isinstance(data, str) or "${" not in data:
-        return data
-    pieces: list[str] = []
-    position = 0
-    substituted = False
-    for match in _ENV_REF.finditer(data):
-        pieces.append(data[position : match.start()])
-        position = match.end()
-        variable = match.group(1)
-        if match.group(0) == "$${":
-            pieces.append("${")
-        elif variable is None:
-            problems.add(
-                rel,
-                loc,
-                "'${' without a variable name and '}' (write '$${' for a literal '${')",
-            )
-            problems.unexpanded.add((rel, loc))
-        elif variable in env:
-            pieces.append(env[variable])
-            substituted = True
-        else:
-            problems.add(rel, loc, f"environment variable {variable} is not set")
-            problems.unexpanded.add((rel, loc))
-    pieces.append(data[position:])
-    if not substituted:
-        return "".join(pieces)
-    result = Expanded("".join(pieces))
-    result.source = data
-    return result
+    read = read_yaml(path, env)
+    for loc, message in read.problems:
+        problems.add(rel, loc, message)
+    problems.unexpanded.update((rel, loc) for loc in read.unexpanded)
+    return _FAILED if read.failed else read.data
 
 
 def _get(mapping: object, key: str) -> Any:
