@@ -1,14 +1,14 @@
-"""SQLAlchemy 2 table models of the store; only ``store.py`` uses them.
+"""SQLAlchemy 2 table models of the store; only the ``watcher.store`` package uses them.
 
-The schema itself is owned by the Alembic revisions in ``watcher/migrations/versions``; these
-classes must describe the schema at ``head``. Two column types keep both backends alike:
+The schema itself is owned by the Alembic revisions in ``watcher/store/migrations/versions``;
+these classes must describe the schema at ``head``. Two column types keep both backends alike:
 
 - ``UtcDateTime``: timezone-aware UTC in and out. PostgreSQL stores ``timestamptz``; SQLite
   stores naive UTC ISO text (which sorts in time order). Naive datetimes are refused.
 - ``JsonText``: JSON kept as text, so the same ``LIKE`` filters work on both backends.
 
 Raises nothing itself; a naive datetime bound to a column raises ``ValueError`` (wrapped by
-SQLAlchemy, turned into ``StoreError`` by ``store.py``).
+SQLAlchemy, turned into ``StoreError`` by the store).
 """
 
 from __future__ import annotations

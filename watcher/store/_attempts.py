@@ -1,0 +1,119 @@
+"""Attempts: every check of a document, whatever came of it, and the validators it got."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from watcher.models import Attempt, AttemptOutcome, Validators
+from watcher.store._core import StoreCore
+from watcher.store._records import attempt_of, check_doc_id, utc
+from watcher.store._tables import AttemptRow
+
+__all__ = ["Attempts"]
+
+_SUCCESS: tuple[AttemptOutcome, ...] = (
+    "baseline",
+    "changed",
+    "unchanged",
+    "not_modified",
+)
+
+
+class Attempts(StoreCore):
+    """The attempt records of ``SnapshotStore``."""
+
+    def validators(self, doc_id: str) -> Validators:
+        """ETag and Last-Modified of the newest successful check of the document."""
+        with self._read() as s:
+            row = s.scalars(
+                select(AttemptRow)
+                .where(AttemptRow.doc_id == doc_id, AttemptRow.outcome.in_(_SUCCESS))
+                .order_by(AttemptRow.id.desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                return Validators()
+            return Validators(etag=row.etag, last_modified=row.last_modified)
+
+    def record_unchanged(
+        self, doc_id: str, at: datetime, validators: Validators, *, not_modified: bool
+    ) -> Attempt:
+        """Record a check that found the stored text again (304, or the same hash)."""
+        check_doc_id(doc_id)
+        at = utc(at)
+        if not_modified and validators == Validators():
+            # a 304 without validators confirms the ones we sent
+            validators = self.validators(doc_id)
+        with self._write() as s:
+            latest = self._latest_row(s, doc_id)
+            row = AttemptRow(
+                doc_id=doc_id,
+                at=at,
+                outcome="not_modified" if not_modified else "unchanged",
+                transient=False,
+                snapshot_id=None if latest is None else latest.id,
+                etag=validators.etag,
+                last_modified=validators.last_modified,
+            )
+            s.add(row)
+            s.flush()
+            return attempt_of(row)
+
+    def record_failure(
+        self,
+        doc_id: str,
+        at: datetime,
+        *,
+        error_kind: str,
+        transient: bool,
+        message: str,
+    ) -> Attempt:
+        """Record a failed check (fetch or extract)."""
+        check_doc_id(doc_id)
+        row = AttemptRow(
+            doc_id=doc_id,
+            at=utc(at),
+            outcome="failed",
+            error_kind=error_kind,
+            transient=transient,
+            message=message,
+        )
+        with self._write() as s:
+            s.add(row)
+            s.flush()
+            return attempt_of(row)
+
+    def last_attempts(self) -> dict[str, Attempt]:
+        """The newest attempt of every document ever checked."""
+        newest = select(func.max(AttemptRow.id)).group_by(AttemptRow.doc_id)
+        with self._read() as s:
+            rows = s.scalars(select(AttemptRow).where(AttemptRow.id.in_(newest))).all()
+            return {row.doc_id: attempt_of(row) for row in rows}
+
+    def attempts(self, doc_id: str, limit: int = 50) -> list[Attempt]:
+        """The document's attempts, newest first."""
+        with self._read() as s:
+            rows = s.scalars(
+                select(AttemptRow)
+                .where(AttemptRow.doc_id == doc_id)
+                .order_by(AttemptRow.id.desc())
+                .limit(limit)
+            ).all()
+            return [attempt_of(row) for row in rows]
+
+    def consecutive_failures(self, doc_id: str) -> int:
+        """Failed attempts since the newest successful one (all of them if none succeeded)."""
+        with self._read() as s:
+            last_ok = s.scalar(
+                select(func.max(AttemptRow.id)).where(
+                    AttemptRow.doc_id == doc_id, AttemptRow.outcome != "failed"
+                )
+            )
+            query = select(func.count()).where(
+                AttemptRow.doc_id == doc_id, AttemptRow.outcome == "failed"
+            )
+            if last_ok is not None:
+                query = query.where(AttemptRow.id > last_ok)
+            return int(s.scalar(query) or 0)

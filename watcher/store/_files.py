@@ -1,0 +1,196 @@
+"""Snapshot files: writing them atomically, reading them back, sweeping the orphans.
+
+A snapshot's files live under ``<root>/<platform>/<document>/<UTC stamp>-<sha[:12]>``: the
+extracted text (``.txt``, ``.txt.gz`` when large) and the gzipped raw body (``.raw.gz``).
+``write_files`` never overwrites a file: a name in use gets a counter. Every file is written
+to a temporary file in the same directory, fsynced, published under its name, and the
+directory is fsynced. ``read_text`` checks the text against the row's hash.
+
+Raises ``StoreError`` when a file cannot be written, read or swept, or a text does not match
+its hash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gzip
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from watcher.errors import StoreError
+from watcher.store._tables import SnapshotRow
+
+__all__ = [
+    "TEXT_GZIP_OVER",
+    "SnapshotFiles",
+    "read_raw",
+    "read_text",
+    "sweep",
+    "write_files",
+]
+
+# the package's logger, which these lines went to before the store became a package
+logger = logging.getLogger("watcher.store")
+
+# Texts above this size are gzipped; below it they stay plain so grep and diff work on them.
+TEXT_GZIP_OVER = 256 * 1024
+# what write_files names files: stamp, text hash, a counter on a clash, suffix
+_FILE_NAME = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{12}(-\d+)?\.(raw\.gz|txt|txt\.gz)")
+_TEMP_NAME = re.compile(r"\..*\.tmp")
+
+
+class SnapshotFiles:
+    """Paths (relative to the snapshots directory) of one snapshot's new files."""
+
+    __slots__ = ("raw_path", "text_path", "text_size")
+
+    def __init__(self, text_path: str, text_size: int, raw_path: str | None) -> None:
+        self.text_path = text_path
+        self.text_size = text_size
+        self.raw_path = raw_path
+
+    def remove(self, root: Path) -> None:
+        """Delete files that turned out not to be needed (best effort: orphans are harmless)."""
+        for rel in (self.text_path, self.raw_path):
+            if rel is not None:
+                with contextlib.suppress(OSError):
+                    (root / rel).unlink()
+
+
+def write_files(
+    root: Path, doc_id: str, at: datetime, text: str, body: bytes | None
+) -> SnapshotFiles:
+    """Write the text (and raw body) files atomically; return their relative paths."""
+    platform, document = doc_id.split("/", 1)
+    directory = root / platform / document
+    data = text.encode("utf-8")
+    text_suffix = ".txt.gz" if len(data) > TEXT_GZIP_OVER else ".txt"
+    stem = f"{at.strftime('%Y%m%dT%H%M%SZ')}-{hashlib.sha256(data).hexdigest()[:12]}"
+    size = len(data)
+    if text_suffix == ".txt.gz":
+        data = gzip.compress(data, mtime=0)
+    raw = None if body is None else gzip.compress(body, mtime=0)
+    try:
+        _make_dirs(root, directory)
+        # The text file claims the name; a name in use (same second, same text: another
+        # process, or a text that came back) gets a counter. Never overwrite a file.
+        n = 1
+        while True:
+            name = stem if n == 1 else f"{stem}-{n}"
+            text_file = directory / f"{name}{text_suffix}"
+            if _write_new(text_file, data):
+                if raw is None or _write_new(directory / f"{name}.raw.gz", raw):
+                    break
+                text_file.unlink()
+            n += 1
+        _fsync_dir(directory)
+    except OSError as exc:
+        raise StoreError(f"{doc_id}: cannot write snapshot files: {exc}") from exc
+    rel = f"{platform}/{document}/{name}"
+    return SnapshotFiles(
+        f"{rel}{text_suffix}", size, None if raw is None else f"{rel}.raw.gz"
+    )
+
+
+def read_text(root: Path, row: SnapshotRow) -> str:
+    """The snapshot's text, checked against its hash."""
+    path = root / row.text_path
+    try:
+        data = path.read_bytes()
+        if path.name.endswith(".gz"):
+            data = gzip.decompress(data)
+        text = data.decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise StoreError(f"snapshot #{row.id}: cannot read {path}: {exc}") from exc
+    if hashlib.sha256(data).hexdigest() != row.text_sha256:
+        raise StoreError(f"snapshot #{row.id}: {path} does not match its hash")
+    return text
+
+
+def read_raw(root: Path, row: SnapshotRow) -> bytes:
+    """The snapshot's raw body, decompressed."""
+    if row.raw_path is None:
+        raise StoreError(f"snapshot #{row.id} has no raw body")
+    path = root / row.raw_path
+    try:
+        return gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as exc:
+        raise StoreError(f"snapshot #{row.id}: cannot read {path}: {exc}") from exc
+
+
+def sweep(root: Path, used: set[str], older_than: timedelta) -> int:
+    """Delete snapshot and temporary files under ``root`` not in ``used``; returns how many.
+
+    ``used`` holds paths relative to ``root``. Only files older than ``older_than`` go.
+    """
+    cutoff = datetime.now(UTC).timestamp() - older_than.total_seconds()
+    removed = 0
+    try:
+        for path in root.glob("*/*/*"):
+            name = path.name
+            ours = _FILE_NAME.fullmatch(name) or _TEMP_NAME.fullmatch(name)
+            rel = path.relative_to(root).as_posix()
+            if not ours or rel in used or not path.is_file():
+                continue
+            if path.stat().st_mtime > cutoff:
+                continue
+            path.unlink()
+            removed += 1
+            logger.info("removed orphan snapshot file %s", rel)
+    except OSError as exc:
+        raise StoreError(f"cannot sweep {root}: {exc}") from exc
+    return removed
+
+
+def _write_new(path: Path, data: bytes) -> bool:
+    """Write ``path`` atomically unless it exists (then False): temp file, fsync, publish.
+
+    Publishing is ``os.link``, which, unlike ``os.replace``, fails on an existing name; on a
+    filesystem without hard links it falls back to a check and ``os.replace``.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(root: Path, directory: Path) -> None:
+    """Create ``directory`` under ``root``, syncing each parent a new entry was added to."""
+    missing = []
+    current = directory
+    while not current.exists() and current.parent != current:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+        _fsync_dir(path.parent)
