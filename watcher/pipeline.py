@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from watcher import compare, evaluate
+from watcher import alerts, compare, evaluate
 from watcher.errors import ExtractError, FetchError
 from watcher.extract import extract
 from watcher.fetch import Fetcher, decode_body
@@ -36,7 +36,6 @@ from watcher.models import (
     Config,
     Document,
     Extracted,
-    Fact,
     FetchResult,
     Platform,
     Snapshot,
@@ -253,12 +252,12 @@ async def _check_platform(
         runtime,
         platform,
         fresh_texts,
-        failing={i.doc.name for i in items if i.error is not None},
+        {i.doc.name: i.error is None for i in items},
     )
     previous_verdicts = store.current_verdicts()
     moved_ids = {
         v.fact_id
-        for v, _ in verdicts
+        for v in verdicts
         if v.fact_id in previous_verdicts
         and previous_verdicts[v.fact_id].verdict.verdict != v.verdict
     }
@@ -274,20 +273,22 @@ async def _check_platform(
             ]
             carried.update(item.moved_facts)
         outcome = _store_result(
-            runtime, item, {v.fact_id: v for v, _ in verdicts}, previous_verdicts
+            runtime, item, {v.fact_id: v for v in verdicts}, previous_verdicts
         )
         outcomes.append(outcome)
         _log_outcome(outcome)
         if progress is not None:
             progress(outcome)
     moved = store.record_verdicts(
-        verdicts,
+        _snapshot_ids(runtime, platform, verdicts),
         runtime.now(),
         events=lambda verdict, before: (
             []
             if verdict.fact_id in carried
             else [
-                _fact_event(runtime, platform, facts[verdict.fact_id], verdict, before)
+                alerts.fact_event(
+                    platform, facts[verdict.fact_id], verdict, before, runtime.now()
+                )
             ]
         ),
     )
@@ -312,55 +313,72 @@ def _evaluate_platform(
     runtime: Runtime,
     platform: Platform,
     fresh_texts: Mapping[str, str],
-    failing: set[str],
-) -> list[tuple[Verdict, tuple[int, ...]]]:
+    fetched_ok: Mapping[str, bool],
+) -> list[Verdict]:
     """Every fact of ``platform`` on the texts as they stand after this check."""
     if not platform.facts:
         return []
-    texts, snapshot_ids = document_texts(runtime, platform, fresh_texts, failing)
-    verdicts = []
-    for fact in platform.facts:
-        verdict = evaluate.evaluate(
+    texts = document_texts(runtime, platform, fresh_texts, fetched_ok)
+    return [
+        evaluate.evaluate(
             fact,
             {name: texts.get(name) for name in fact.documents()},
             runtime.matcher,
             baseline_quote=runtime.store.fact_baseline(fact.id),
         )
-        ids = tuple(snapshot_ids[n] for n in fact.documents() if n in snapshot_ids)
-        verdicts.append((verdict, ids))
-    return verdicts
+        for fact in platform.facts
+    ]
 
 
 def document_texts(
     runtime: Runtime,
     platform: Platform,
     fresh_texts: Mapping[str, str] | None = None,
-    failing: set[str] | None = None,
-) -> tuple[dict[str, str | None], dict[str, int]]:
+    fetched_ok: Mapping[str, bool] | None = None,
+) -> dict[str, str | None]:
     """Usable text per document name: the fresh one, else the latest snapshot's.
 
+    ``fetched_ok`` says, for the documents checked in this run, whether the check succeeded.
     A document that has failed ``alert_after_failures`` checks in a row (this one included)
     has no usable text: its facts become ``unknown`` rather than resting on stale words.
     """
     fresh_texts = fresh_texts or {}
-    failing = failing or set()
+    fetched_ok = fetched_ok or {}
     threshold = runtime.config.settings.notify.alert_after_failures
     texts: dict[str, str | None] = {}
-    ids: dict[str, int] = {}
     for doc in platform.documents:
-        latest = runtime.store.latest(doc.id)
-        if latest is not None:
-            ids[doc.name] = latest.id
         if doc.name in fresh_texts:
             texts[doc.name] = fresh_texts[doc.name]
             continue
-        failures = runtime.store.consecutive_failures(doc.id) + (
-            1 if doc.name in failing else 0
-        )
+        latest = runtime.store.latest(doc.id)
+        if doc.name not in fetched_ok:
+            failures = runtime.store.consecutive_failures(doc.id)
+        else:
+            failures = (
+                0
+                if fetched_ok[doc.name]
+                else runtime.store.consecutive_failures(doc.id) + 1
+            )
         texts[doc.name] = (
             latest.text if latest is not None and failures < threshold else None
         )
-    return texts, ids
+    return texts
+
+
+def _snapshot_ids(
+    runtime: Runtime, platform: Platform, verdicts: Sequence[Verdict]
+) -> list[tuple[Verdict, tuple[int, ...]]]:
+    """Each verdict with the ids of the snapshots it read (as stored after this check)."""
+    latest = {
+        doc.name: meta[0]
+        for doc in platform.documents
+        if (meta := runtime.store.latest_meta(doc.id)) is not None
+    }
+    facts = {f.id: f for f in platform.facts}
+    return [
+        (v, tuple(latest[n] for n in facts[v.fact_id].documents() if n in latest))
+        for v in verdicts
+    ]
 
 
 def _store_result(
@@ -396,7 +414,16 @@ def _store_result(
         moved = [
             (fid, verdicts[fid], previous_verdicts.get(fid)) for fid in item.moved_facts
         ]
-        return [_change_event(doc, change, item.diff, moved, runtime)]
+        platform = runtime.config.platform(doc.platform)
+        facts = {f.id: f for f in platform.facts} if platform else {}
+        return [
+            alerts.change_event(
+                doc,
+                change,
+                item.diff,
+                [(facts[fid], v, before) for fid, v, before in moved if fid in facts],
+            )
+        ]
 
     snapshot, change = store.save(
         doc.id,
@@ -429,149 +456,30 @@ def _log_outcome(outcome: DocumentOutcome) -> None:
         logger.info("%s: %s", outcome.doc_id, outcome.outcome)
 
 
-# --------------------------------------------------------------------------- alert events
-
-
-def _change_event(
-    doc: Document,
-    change: Change,
-    diff: TextDiff,
-    moved: Sequence[tuple[str, Verdict, StoredVerdict | None]],
-    runtime: Runtime,
-) -> AlertEvent:
-    facts = runtime.config.platform(doc.platform)
-    fact_by_id = {f.id: f for f in facts.facts} if facts else {}
-    subject = change.summary
-    if moved:
-        names = ", ".join(
-            f'"{fid.split(".", 1)[1]}" now {v.verdict}' for fid, v, _ in moved
-        )
-        subject = f"{change.summary} — fact {names}"
-    return AlertEvent(
-        key=f"change:{change.id}",
-        kind="change",
-        severity=change.severity,
-        platform=doc.platform,
-        doc_id=doc.id,
-        topics=change.topics,
-        subject=subject,
-        payload={
-            "platform_name": doc.platform_name,
-            "document_title": doc.display_name,
-            "doc_url": doc.url,
-            "change_id": change.id,
-            "summary": change.summary,
-            "clauses": [
-                {
-                    "heading": list(c.heading),
-                    "kind": c.kind,
-                    "ops": [[op, text] for op, text in c.ops],
-                    "topics": list(c.topics),
-                }
-                for c in diff.clauses
-                if not c.cosmetic
-            ],
-            "facts": [
-                _fact_payload(fact_by_id[fid], verdict, before)
-                for fid, verdict, before in moved
-                if fid in fact_by_id
-            ],
-        },
-    )
-
-
-def _fact_payload(
-    fact: Fact, verdict: Verdict, before: StoredVerdict | None
-) -> dict[str, object]:
-    return {
-        "id": fact.id,
-        "claim": fact.claim,
-        "before": before.verdict.verdict if before else None,
-        "after": verdict.verdict,
-        "reason": "; ".join(verdict.reasons[:3]),
-    }
-
-
-def _fact_event(
-    runtime: Runtime,
-    platform: Platform,
-    fact: Fact,
-    verdict: Verdict,
-    before: StoredVerdict | None,
-) -> AlertEvent:
-    stamp = runtime.now().strftime("%Y%m%dT%H%M%S%f")
-    doc = next((d for d in platform.documents if d.name == verdict.evidence_doc), None)
-    return AlertEvent(
-        key=f"fact:{fact.id}:{verdict.verdict}:{stamp}",
-        kind="fact",
-        severity="alert",
-        platform=platform.id,
-        doc_id=doc.id if doc else None,
-        topics=(fact.topic,),
-        subject=f'{platform.name}: fact "{fact.name}" now {verdict.verdict}'
-        + (f" (was {before.verdict.verdict})" if before else ""),
-        payload={
-            "platform_name": platform.name,
-            "document_title": doc.display_name if doc else None,
-            "doc_url": doc.url if doc else None,
-            "summary": "; ".join(verdict.reasons[:3]),
-            "clauses": [],
-            "facts": [_fact_payload(fact, verdict, before)],
-        },
-    )
-
-
 def _queue_failing(
     runtime: Runtime, doc: Document, failures: int, kind: str, error: str
 ) -> None:
-    threshold = runtime.config.settings.notify.alert_after_failures
-    if failures != threshold:
+    """Once a streak reaches ``alert_after_failures``, queue one "failing" alert for it.
+
+    Keyed by the streak's first failure, so a crash before the event was queued is made good
+    on the next failed check, and a repeat is ignored by the outbox.
+    """
+    if failures < runtime.config.settings.notify.alert_after_failures:
         return
+    streak = runtime.store.attempts(doc.id, limit=failures)
+    started = streak[-1].at if streak else runtime.now()
     runtime.store.add_events(
-        [
-            AlertEvent(
-                key=f"failing:{doc.id}:{runtime.now().isoformat()}",
-                kind="failing",
-                severity="alert",
-                platform=doc.platform,
-                doc_id=doc.id,
-                topics=(),
-                subject=f"{doc.display_name}: {failures} checks failed in a row ({kind})",
-                payload={
-                    "platform_name": doc.platform_name,
-                    "document_title": doc.display_name,
-                    "doc_url": doc.url,
-                    "failures": failures,
-                    "error": error,
-                },
-            )
-        ],
-        runtime.now(),
+        [alerts.failing_event(doc, failures, kind, error, started)], runtime.now()
     )
 
 
 def _queue_recovered(runtime: Runtime, doc: Document, failures_before: int) -> None:
     if failures_before < runtime.config.settings.notify.alert_after_failures:
         return
+    streak = runtime.store.attempts(doc.id, limit=failures_before)
+    started = streak[-1].at if streak else runtime.now()
     runtime.store.add_events(
-        [
-            AlertEvent(
-                key=f"recovered:{doc.id}:{runtime.now().isoformat()}",
-                kind="recovered",
-                severity="alert",
-                platform=doc.platform,
-                doc_id=doc.id,
-                topics=(),
-                subject=f"{doc.display_name}: reachable again after {failures_before} failed checks",
-                payload={
-                    "platform_name": doc.platform_name,
-                    "document_title": doc.display_name,
-                    "doc_url": doc.url,
-                    "failures": failures_before,
-                },
-            )
-        ],
-        runtime.now(),
+        [alerts.recovered_event(doc, failures_before, started)], runtime.now()
     )
 
 

@@ -1,0 +1,153 @@
+"""run_once end to end on the library: failing streaks, recovery, facts going unknown, reextract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FixedClock, LocalServer
+from watcher import pipeline
+from watcher.config import load_config
+from watcher.models import Config
+from watcher.notify import LogNotifier
+from watcher.store import SnapshotStore
+from watcher.text import TopicMatcher
+
+PAGE = """<html><body><nav>Home</nav><main>
+<h1>Terms</h1>
+<h2>9. Law</h2>
+<p>This Agreement shall be governed by the laws of the State of California, without regard
+to conflict of law rules, and disputes go to the courts of San Francisco County.</p>
+<h2>10. Content</h2>
+<p>{content}</p>
+</main></body></html>"""
+CONTENT = "You own the images you create, and we do not use them to train our models without consent."
+
+
+def _config(tmp_path: Path, url: str, remove_text: str = "x^") -> Config:
+    directory = tmp_path / "config"
+    (directory / "platforms").mkdir(parents=True, exist_ok=True)
+    (directory / "watcher.yaml").write_text(
+        f"storage: {{url: 'sqlite:///{tmp_path}/w.db', snapshots_dir: '{tmp_path}/snaps'}}\n"
+        "fetch: {timeout: 2s, per_host_interval: 0s, retries: 0}\n"
+        "notify: {alert_after_failures: 2}\n",
+        encoding="utf-8",
+    )
+    (directory / "platforms" / "acme.yaml").write_text(
+        f"""
+name: Acme
+documents:
+  terms: {{type: terms_of_service, url: '{url}', select: [main], remove_text: ['{remove_text}'], min_chars: 100}}
+facts:
+  - id: california-law
+    topic: jurisdiction
+    claim: Governed by California law.
+    evidence:
+      all_of: [{{doc: terms, pattern: 'governed by the laws of the state of california'}}]
+""",
+        encoding="utf-8",
+    )
+    return load_config(directory, environ={})
+
+
+@pytest.fixture
+def runtime(
+    tmp_path: Path, http_server: LocalServer, clock: FixedClock
+) -> Iterator[pipeline.Runtime]:
+    url = http_server.set("/terms", PAGE.format(content=CONTENT))
+    config = _config(tmp_path, url)
+    store = SnapshotStore(
+        config.settings.storage.url, config.settings.storage.snapshots_dir
+    )
+    try:
+        yield pipeline.Runtime(
+            config,
+            store,
+            None,
+            LogNotifier(),
+            TopicMatcher(config.settings.topics),
+            clock,
+        )
+    finally:
+        store.close()
+
+
+def _events(store: SnapshotStore) -> list[str]:
+    return [
+        e.event.key.split(":")[0] + ":" + e.event.subject
+        for e in store.pending_events()
+    ]
+
+
+def test_a_failing_streak_alerts_once_and_its_end_alerts_once(
+    runtime: pipeline.Runtime, http_server: LocalServer, clock: FixedClock
+) -> None:
+    assert pipeline.run_once(runtime, notify=False).outcomes[0].outcome == "baseline"
+    assert (
+        runtime.store.current_verdicts()["acme.california-law"].verdict.verdict
+        == "holds"
+    )
+
+    http_server.set("/terms", "down", status=503, content_type="text/plain")
+    clock.advance(hours=1)
+    report = pipeline.run_once(runtime, notify=False)
+    assert report.failed[0].error_kind == "server"
+    assert _events(runtime.store) == []  # one failure is not an alert
+    # the last good text still counts: one failure does not make a fact unknown
+    assert (
+        runtime.store.current_verdicts()["acme.california-law"].verdict.verdict
+        == "holds"
+    )
+
+    clock.advance(hours=1)
+    pipeline.run_once(runtime, notify=False)
+    events = _events(runtime.store)
+    assert [e.split(":")[0] for e in events] == ["failing", "fact"]
+    assert "2 checks failed in a row (server)" in events[0]
+    assert 'fact "california-law" now unknown (was holds)' in events[1]
+
+    clock.advance(hours=1)
+    pipeline.run_once(
+        runtime, notify=False
+    )  # a third failure: same streak, no new alert
+    assert len(_events(runtime.store)) == 2
+
+    http_server.set("/terms", PAGE.format(content=CONTENT))
+    clock.advance(hours=1)
+    report = pipeline.run_once(runtime, notify=False)
+    assert report.outcomes[0].outcome in ("unchanged", "not_modified")
+    kinds = [e.split(":")[0] for e in _events(runtime.store)]
+    assert kinds == ["failing", "fact", "recovered", "fact"]
+    assert (
+        runtime.store.current_verdicts()["acme.california-law"].verdict.verdict
+        == "holds"
+    )
+
+
+def test_reextract_after_a_rule_change_is_technical_and_silent(
+    runtime: pipeline.Runtime, tmp_path: Path, http_server: LocalServer
+) -> None:
+    pipeline.run_once(runtime, notify=False)
+    doc = runtime.config.document("acme/terms")
+    assert doc is not None
+    assert pipeline.reextract(runtime, doc) is None  # same rules, same text
+
+    # the user drops a phrase that changes without meaning: the text changes, nothing alerts
+    wider = _config(
+        tmp_path, http_server.url("/terms"), remove_text="and disputes go to[^.]*"
+    )
+    rt = pipeline.Runtime(
+        wider, runtime.store, None, LogNotifier(), runtime.matcher, runtime.now
+    )
+    doc = wider.document("acme/terms")
+    assert doc is not None
+    change = pipeline.reextract(rt, doc)
+    assert change is not None
+    assert change.technical
+    assert change.severity == "cosmetic"
+    assert runtime.store.pending_events() == []
+    latest = runtime.store.latest("acme/terms")
+    assert latest is not None
+    assert latest.technical
