@@ -17,13 +17,7 @@ from pathlib import Path
 from watcher import __version__
 from watcher.cli import _check, _review, _setup
 from watcher.cli._common import UsageError
-from watcher.errors import (
-    ConfigError,
-    ExtractError,
-    FetchError,
-    NotifyError,
-    StoreError,
-)
+from watcher.errors import ConfigError, WatcherError
 
 __all__ = ["build_parser", "main"]
 
@@ -121,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"watcher: {exc}", file=sys.stderr)
         return 2
-    except (StoreError, FetchError, ExtractError, NotifyError) as exc:
+    except WatcherError as exc:  # fetch, extract, store, notify: a runtime failure
         print(f"watcher: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

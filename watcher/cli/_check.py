@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -166,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
     from watcher.daemon import run_daemon
 
     config = load(args)  # refuse a bad config before daemonising
+    if args.verbose == 0:  # a service logs one line per check by default
+        logging.getLogger("watcher").setLevel(logging.INFO)
     return run_daemon(
         args.config,
         args.db,
@@ -205,8 +208,11 @@ def status(args: argparse.Namespace) -> int:
         if heartbeat is not None:
             raw = heartbeat[1].get("next_runs")
             next_runs = raw if isinstance(raw, dict) else {}
-        daemon_alive = heartbeat is not None and now - heartbeat[0] < timedelta(
-            minutes=5
+        daemon_stopped = heartbeat is not None and heartbeat[1].get("stopped") is True
+        daemon_alive = (
+            heartbeat is not None
+            and not daemon_stopped
+            and now - heartbeat[0] < timedelta(minutes=5)
         )
         rows: list[dict[str, Any]] = []
         problems: list[str] = []
@@ -251,7 +257,7 @@ def status(args: argparse.Namespace) -> int:
             facts.append({"platform": platform.id, **tally})
         pending = st.pending_events()
         failed = st.failed_deliveries()
-    if heartbeat is not None and not daemon_alive:
+    if heartbeat is not None and not daemon_alive and not daemon_stopped:
         problems.append(f"daemon heartbeat is stale (last {iso(heartbeat[0])})")
     if failed:
         problems.append(f"{len(failed)} alert deliveries failed")
