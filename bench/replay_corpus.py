@@ -61,8 +61,18 @@ EXPECTATIONS = [
 # Stretches CHANGES.md calls noise (a per-request tracking parameter in a link): every
 # transition after the first stamp up to the last one must raise nothing.
 NOISE_WINDOWS = [
-    ("dall-e", "platform-to-business-notice", "2026-07-20T190349Z", "2026-08-22T190313Z"),
-    ("dall-e", "platform-to-business-notice", "2026-07-25T190259Z", "2026-07-26T070302Z"),
+    (
+        "dall-e",
+        "platform-to-business-notice",
+        "2026-07-20T190349Z",
+        "2026-08-22T190313Z",
+    ),
+    (
+        "dall-e",
+        "platform-to-business-notice",
+        "2026-07-25T190259Z",
+        "2026-07-26T070302Z",
+    ),
 ]
 
 
