@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from watcher import __version__
-from watcher.cli import _check, _review, _setup
+from watcher.cli import _check, _facts, _review, _setup
 from watcher.cli._common import UsageError
 from watcher.errors import ConfigError, WatcherError
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _setup.add_commands(sub)
     _check.add_commands(sub)
     _review.add_commands(sub)
+    _facts.add_commands(sub)
     return parser
 
 
