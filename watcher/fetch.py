@@ -49,7 +49,12 @@ from watcher.models import (
     Validators,
 )
 
-__all__ = ["Fetcher", "decode_body", "fetch_one"]
+__all__ = [
+    "Fetcher",
+    "decode_body",
+    "fetch_one",
+    "result_from_file",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -405,6 +410,33 @@ def _log_retry(doc: Document, state: tenacity.RetryCallState) -> None:
         getattr(exc, "error", exc),
         state.attempt_number,
         wait,
+    )
+
+
+# The Content-Type a saved file of each format is read as (its charset still comes from
+# the file itself: a <meta> tag, or detection).
+_FILE_CONTENT_TYPES = {
+    "html": "text/html",
+    "json": "application/json",
+    "markdown": "text/markdown",
+    "text": "text/plain",
+}
+
+
+def result_from_file(doc: Document, body: bytes) -> FetchResult:
+    """A saved page of ``doc`` as if just fetched (``watcher extract --file``); never raises."""
+    content_type = _FILE_CONTENT_TYPES.get(doc.format, "text/plain")
+    text, encoding = decode_body(body, content_type)
+    return FetchResult(
+        url=doc.url,
+        final_url=doc.url,
+        status=200,
+        body=body,
+        text=text,
+        content_type=content_type,
+        encoding=encoding,
+        validators=Validators(),
+        fetched_at=datetime.now(UTC),
     )
 
 

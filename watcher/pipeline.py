@@ -28,7 +28,7 @@ from typing import Literal
 from watcher import alerts, compare, evaluate
 from watcher.errors import ExtractError, FetchError
 from watcher.extract import extract
-from watcher.fetch import Fetcher, decode_body
+from watcher.fetch import Fetcher
 from watcher.models import (
     AlertEvent,
     Change,
@@ -41,7 +41,6 @@ from watcher.models import (
     Snapshot,
     StoredVerdict,
     TextDiff,
-    Validators,
     Verdict,
 )
 from watcher.notify import (
@@ -494,19 +493,7 @@ def reextract(runtime: Runtime, doc: Document) -> Change | None:
     latest = runtime.store.latest(doc.id)
     if latest is None:
         return None
-    body = runtime.store.raw_body(latest.id)
-    text, encoding = decode_body(body, None)
-    fetched = FetchResult(
-        url=doc.url,
-        final_url=doc.url,
-        status=200,
-        body=body,
-        text=text,
-        content_type=None,
-        encoding=encoding,
-        validators=Validators(),
-        fetched_at=runtime.now(),
-    )
+    fetched = runtime.store.fetch_result(latest.id)
     extracted = extract(doc, fetched, runtime.matcher)
     if extracted.text_sha256 == latest.text_sha256:
         return None

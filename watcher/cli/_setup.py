@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.table import Table
@@ -12,18 +11,11 @@ from rich.text import Text
 from watcher.cli._common import document, load
 from watcher.cli._output import clean, console, heading_path, print_json
 from watcher.extract import extract
-from watcher.fetch import decode_body, fetch_one
-from watcher.models import Config, Document, FetchResult, Validators
+from watcher.fetch import fetch_one, result_from_file
+from watcher.models import Config, Document
 from watcher.text import TopicMatcher
 
 __all__ = ["add_commands"]
-
-_CONTENT_TYPES = {
-    "html": "text/html",
-    "json": "application/json",
-    "markdown": "text/markdown",
-    "text": "text/plain",
-}
 
 
 def add_commands(sub: Any) -> None:
@@ -89,19 +81,7 @@ def extract_command(args: argparse.Namespace) -> int:
     if args.file is not None:
         with args.file as handle:
             body = handle.read()
-        content_type = _CONTENT_TYPES[doc.format]
-        text, encoding = decode_body(body, content_type)
-        fetched = FetchResult(
-            url=doc.url,
-            final_url=doc.url,
-            status=200,
-            body=body,
-            text=text,
-            content_type=content_type,
-            encoding=encoding,
-            validators=Validators(),
-            fetched_at=datetime.now(UTC),
-        )
+        fetched = result_from_file(doc, body)
     else:
         fetched = fetch_one(config.settings.fetch, doc)
     extracted = extract(doc, fetched, TopicMatcher(config.settings.topics))
