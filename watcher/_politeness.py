@@ -83,20 +83,37 @@ class Politeness:
                 self._waiters.setdefault(key, []).append(entry)
             try:
                 await future
-            finally:
-                with self._lock, contextlib.suppress(ValueError):
-                    self._waiters.get(key, []).remove(entry)
+            except BaseException:
+                with self._lock:
+                    queue = self._waiters.get(key, [])
+                    woken = entry not in queue
+                    if not woken:
+                        queue.remove(entry)
+                if woken:  # the turn was handed to us as we were cancelled: pass it on
+                    self._wake_next(key)
+                raise
 
     def _release(self, key: str, give: Callable[[], None]) -> None:
         with self._lock:
             give()
-            waiters = self._waiters.pop(key, [])
-        # Wake every waiter of this key; each re-checks under the lock (a cancelled one
-        # cannot swallow the wake-up).
-        for loop, future in waiters:
-            # a loop that has closed has no one left waiting on it
-            with contextlib.suppress(RuntimeError):
+        self._wake_next(key)
+
+    def _wake_next(self, key: str) -> None:
+        """Wake the longest-waiting task of ``key`` (only one: a release frees one turn).
+
+        Waking every waiter would make n queued requests to one host cost n^2 wake-ups.
+        """
+        while True:
+            with self._lock:
+                queue = self._waiters.get(key)
+                if not queue:
+                    return
+                loop, future = queue.pop(0)
+            try:
                 loop.call_soon_threadsafe(_wake, future)
+                return
+            except RuntimeError:
+                continue  # its loop has closed: nobody waits there, wake the next one
 
 
 def _wake(future: asyncio.Future[None]) -> None:

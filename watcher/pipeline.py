@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -36,9 +36,9 @@ from watcher.models import (
     Config,
     Document,
     Extracted,
+    Fact,
     FetchResult,
     Platform,
-    Snapshot,
     StoredVerdict,
     TextDiff,
     Verdict,
@@ -125,7 +125,7 @@ class _Fetched:
     fetched: FetchResult | None = None
     extracted: Extracted | None = None
     error: FetchError | ExtractError | None = None
-    previous: Snapshot | None = None
+    previous_id: int | None = None  # the latest snapshot before this check
     diff: TextDiff | None = None
     failures_before: int = 0
     moved_facts: list[str] = field(default_factory=list)
@@ -231,67 +231,77 @@ async def _check_platform(
     docs: Sequence[Document],
     progress: Callable[[DocumentOutcome], None] | None,
 ) -> tuple[list[DocumentOutcome], list[tuple[Verdict, StoredVerdict | None]]]:
-    items = await asyncio.gather(*(_fetch_and_extract(runtime, doc) for doc in docs))
-    store = runtime.store
-    for item in items:
-        item.previous = store.latest(item.doc.id)
-        item.failures_before = store.consecutive_failures(item.doc.id)
-        if (
-            item.extracted is not None
-            and item.previous is not None
-            and item.previous.text_sha256 != item.extracted.text_sha256
-        ):
-            item.diff = compare.diff_texts(
-                item.previous.text, item.extracted.text, runtime.matcher
-            )
-    fresh_texts = {
-        i.doc.name: i.extracted.text for i in items if i.extracted is not None
-    }
-    verdicts = _evaluate_platform(
-        runtime,
-        platform,
-        fresh_texts,
-        {i.doc.name: i.error is None for i in items},
+    """Fetch and extract ``docs`` concurrently; settle each one as soon as it is ready.
+
+    Settling as results arrive keeps memory to the requests in flight (a thousand pages of
+    one platform are never all held at once).
+    """
+    outcomes: list[DocumentOutcome] = []
+    moved: list[tuple[Verdict, StoredVerdict | None]] = []
+    for ready in asyncio.as_completed([_fetch_and_extract(runtime, d) for d in docs]):
+        outcome, doc_moved = _settle(runtime, platform, await ready)
+        outcomes.append(outcome)
+        moved.extend(doc_moved)
+        _log_outcome(outcome)
+        if progress is not None:
+            progress(outcome)
+    order = {doc.id: n for n, doc in enumerate(docs)}
+    outcomes.sort(key=lambda o: order[o.doc_id])
+    return outcomes, moved
+
+
+def _settle(
+    runtime: Runtime, platform: Platform, item: _Fetched
+) -> tuple[DocumentOutcome, list[tuple[Verdict, StoredVerdict | None]]]:
+    """Diff, evaluate the facts that read this document, and store: one document's check."""
+    store, doc = runtime.store, item.doc
+    item.failures_before = store.consecutive_failures(doc.id)
+    latest = store.latest_meta(doc.id)
+    item.previous_id = latest[0] if latest else None
+    if (
+        item.extracted is not None
+        and latest
+        and latest[1] != item.extracted.text_sha256
+    ):
+        previous = store.snapshot(latest[0])
+        assert previous is not None
+        item.diff = compare.diff_texts(
+            previous.text, item.extracted.text, runtime.matcher
+        )
+    facts = [f for f in platform.facts if doc.name in f.documents()]
+    fresh = {doc.name: item.extracted.text} if item.extracted is not None else {}
+    verdicts = _evaluate(
+        runtime, platform, facts, fresh, {doc.name: item.error is None}
     )
-    previous_verdicts = store.current_verdicts()
-    moved_ids = {
+    previous_verdicts = store.current_verdicts() if verdicts else {}
+    moved_ids = sorted(
         v.fact_id
         for v in verdicts
         if v.fact_id in previous_verdicts
         and previous_verdicts[v.fact_id].verdict.verdict != v.verdict
-    }
-    facts = {f.id: f for f in platform.facts}
-    carried: set[str] = set()
-    outcomes: list[DocumentOutcome] = []
-    for item in items:
-        if item.diff is not None:
-            item.moved_facts = [
-                fid
-                for fid in sorted(moved_ids)
-                if item.doc.name in facts[fid].documents()
-            ]
-            carried.update(item.moved_facts)
-        outcome = _store_result(
-            runtime, item, {v.fact_id: v for v in verdicts}, previous_verdicts
-        )
-        outcomes.append(outcome)
-        _log_outcome(outcome)
-        if progress is not None:
-            progress(outcome)
+    )
+    if item.diff is not None:
+        item.moved_facts = moved_ids  # every one of them reads this document
+    outcome = _store_result(
+        runtime, item, {v.fact_id: v for v in verdicts}, previous_verdicts
+    )
+    if not verdicts:
+        return outcome, []
+    by_id = {f.id: f for f in facts}
     moved = store.record_verdicts(
         _snapshot_ids(runtime, platform, verdicts),
         runtime.now(),
         events=lambda verdict, before: (
             []
-            if verdict.fact_id in carried
+            if verdict.fact_id in item.moved_facts
             else [
                 alerts.fact_event(
-                    platform, facts[verdict.fact_id], verdict, before, runtime.now()
+                    platform, by_id[verdict.fact_id], verdict, before, runtime.now()
                 )
             ]
         ),
     )
-    return outcomes, moved
+    return outcome, moved
 
 
 async def _fetch_and_extract(runtime: Runtime, doc: Document) -> _Fetched:
@@ -308,16 +318,18 @@ async def _fetch_and_extract(runtime: Runtime, doc: Document) -> _Fetched:
     return item
 
 
-def _evaluate_platform(
+def _evaluate(
     runtime: Runtime,
     platform: Platform,
+    facts: Sequence[Fact],
     fresh_texts: Mapping[str, str],
     fetched_ok: Mapping[str, bool],
 ) -> list[Verdict]:
-    """Every fact of ``platform`` on the texts as they stand after this check."""
-    if not platform.facts:
+    """``facts`` of ``platform`` on the texts as they stand after this check."""
+    if not facts:
         return []
-    texts = document_texts(runtime, platform, fresh_texts, fetched_ok)
+    names = {name for fact in facts for name in fact.documents()}
+    texts = document_texts(runtime, platform, fresh_texts, fetched_ok, names=names)
     return [
         evaluate.evaluate(
             fact,
@@ -325,7 +337,7 @@ def _evaluate_platform(
             runtime.matcher,
             baseline_quote=runtime.store.fact_baseline(fact.id),
         )
-        for fact in platform.facts
+        for fact in facts
     ]
 
 
@@ -334,10 +346,13 @@ def document_texts(
     platform: Platform,
     fresh_texts: Mapping[str, str] | None = None,
     fetched_ok: Mapping[str, bool] | None = None,
+    *,
+    names: Collection[str] | None = None,
 ) -> dict[str, str | None]:
     """Usable text per document name: the fresh one, else the latest snapshot's.
 
-    ``fetched_ok`` says, for the documents checked in this run, whether the check succeeded.
+    ``fetched_ok`` says, for the documents checked in this run, whether the check succeeded;
+    ``names`` limits the documents read.
     A document that has failed ``alert_after_failures`` checks in a row (this one included)
     has no usable text: its facts become ``unknown`` rather than resting on stale words.
     """
@@ -346,6 +361,8 @@ def document_texts(
     threshold = runtime.config.settings.notify.alert_after_failures
     texts: dict[str, str | None] = {}
     for doc in platform.documents:
+        if names is not None and doc.name not in names:
+            continue
         if doc.name in fresh_texts:
             texts[doc.name] = fresh_texts[doc.name]
             continue
@@ -433,9 +450,9 @@ def _store_result(
     )
     if change is not None and item.moved_facts:
         change = store.attach_facts(change.id, item.moved_facts)
-    if item.previous is None:
+    if item.previous_id is None:
         return DocumentOutcome(doc.id, "baseline")
-    if snapshot.id == item.previous.id:
+    if snapshot.id == item.previous_id:
         return DocumentOutcome(doc.id, "unchanged")
     return DocumentOutcome(doc.id, "changed", change=change)
 
