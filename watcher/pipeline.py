@@ -158,13 +158,13 @@ def select_documents(config: Config, targets: Sequence[str] | None) -> list[Docu
     """
     if not targets:
         return list(config.documents())
+    by_id = {doc.id: doc for doc in config.documents()}
     chosen: dict[str, Document] = {}
     for target in targets:
         if "/" in target:
-            doc = config.document(target)
-            if doc is None:
+            if target not in by_id:
                 raise KeyError(target)
-            chosen[doc.id] = doc
+            chosen[target] = by_id[target]
         else:
             platform = config.platform(target)
             if platform is None:

@@ -335,13 +335,12 @@ class TopicMatcher:
         merged.update(
             {name: tuple(patterns) for name, patterns in (rules or {}).items()}
         )
-        self._checks: dict[
-            str, list[tuple[tuple[str, ...] | None, re.Pattern[str]]]
-        ] = {
-            name: [
-                (_GATES.get(p) if gated else None, re.compile(p, re.IGNORECASE))
-                for p in patterns
-            ]
+        # one literal pre-check and one combined regex per topic: a few searches per clause
+        self._checks: dict[str, tuple[re.Pattern[str] | None, re.Pattern[str]]] = {
+            name: (
+                _gate(patterns) if gated else None,
+                re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE),
+            )
             for name, patterns in merged.items()
             if patterns
         }
@@ -354,13 +353,19 @@ class TopicMatcher:
         lower = text.lower()
         return tuple(
             name
-            for name, checks in self._checks.items()
-            if any(
-                (gate is None or any(word in lower for word in gate))
-                and rx.search(text)
-                for gate, rx in checks
-            )
+            for name, (gate, rx) in self._checks.items()
+            if (gate is None or gate.search(lower)) and rx.search(text)
         )
+
+
+def _gate(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """The literal pre-check of a topic whose every pattern has one (see _GATES), else None."""
+    words: dict[str, None] = {}
+    for pattern in patterns:
+        if pattern not in _GATES:
+            return None
+        words.update(dict.fromkeys(_GATES[pattern]))
+    return re.compile("|".join(map(re.escape, words)))
 
 
 def split_clauses(blocks: Sequence[Block], matcher: TopicMatcher) -> tuple[Clause, ...]:

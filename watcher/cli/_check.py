@@ -104,7 +104,9 @@ def _default_pidfile(config: Config) -> Path:
 def check(args: argparse.Namespace) -> int:
     config = load(args)
     try:
-        docs = pipeline.select_documents(config, args.targets)
+        pipeline.select_documents(
+            config, args.targets
+        )  # a usage error before any fetch
     except KeyError as exc:
         raise UsageError(f"no platform or document {exc}") from None
     err = err_console()
@@ -125,7 +127,7 @@ def check(args: argparse.Namespace) -> int:
 
     with runtime(args, config, notify=not args.no_notify) as rt:
         report = pipeline.run_once(
-            rt, [d.id for d in docs], notify=not args.no_notify, progress=progress
+            rt, args.targets, notify=not args.no_notify, progress=progress
         )
     out = console()
     counts = {
