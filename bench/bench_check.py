@@ -117,7 +117,7 @@ def make_page(index: int, rng: random.Random) -> dict[str, object]:
 
 def render_page(page: dict[str, object]) -> bytes:
     sp = str(page["spacing"])
-    blob = json.dumps({"props": {"session": page["session"], "filler": "x" * 30000}})
+    blob = json.dumps({"props": {"session": page["session"], "filler": "x" * 60000}})
     nav = "".join(
         f'<li><a href="/p/{i}?utm={page["tracking"]}">Link {i}</a></li>'
         for i in range(40)
