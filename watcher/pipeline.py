@@ -255,7 +255,11 @@ def _settle(
 ) -> tuple[DocumentOutcome, list[tuple[Verdict, StoredVerdict | None]]]:
     """Diff, evaluate the facts that read this document, and store: one document's check."""
     store, doc = runtime.store, item.doc
-    item.failures_before = store.consecutive_failures(doc.id)
+    newest = store.attempts(
+        doc.id, limit=1
+    )  # the usual case, a success, needs no count
+    failing = bool(newest) and newest[0].outcome == "failed"
+    item.failures_before = store.consecutive_failures(doc.id) if failing else 0
     latest = store.latest_meta(doc.id)
     item.previous_id = latest[0] if latest else None
     if (
