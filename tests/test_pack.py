@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -25,14 +24,12 @@ from watcher.config import load_config
 from watcher.errors import ExtractError
 from watcher.evaluate import evaluate
 from watcher.extract import extract
-from watcher.fetch import decode_body
+from watcher.fetch import result_from_file
 from watcher.models import (
     Config,
     Document,
     Extracted,
     Fact,
-    FetchResult,
-    Validators,
 )
 from watcher.text import TopicMatcher, normalise
 
@@ -42,12 +39,6 @@ SITE = Path(__file__).parent / "data" / "site"
 EXPECTED = SITE / "expected_verdicts.yaml"
 
 EXTENSIONS = {"json": "json", "markdown": "md", "text": "txt", "html": "html"}
-CONTENT_TYPES = {
-    "json": "application/json; charset=utf-8",
-    "markdown": "text/markdown; charset=utf-8",
-    "text": "text/plain; charset=utf-8",
-    "html": "text/html; charset=utf-8",
-}
 
 _ZENDESK = ['"html_url"', '"edited_at"', "theming_assets", "<p>", "</p>"]
 _LEONARDO_SITE = [
@@ -188,25 +179,9 @@ def mirror_path(doc: Document) -> Path:
     return SITE / doc.platform / f"{doc.name}.{EXTENSIONS[doc.format]}"
 
 
-def _fetched(doc: Document, body: bytes) -> FetchResult:
-    content_type = CONTENT_TYPES[doc.format]
-    text, encoding = decode_body(body, content_type)
-    return FetchResult(
-        url=doc.url,
-        final_url=doc.url,
-        status=200,
-        body=body,
-        text=text,
-        content_type=content_type,
-        encoding=encoding,
-        validators=Validators(),
-        fetched_at=datetime(2026, 6, 1, 12, 0, tzinfo=UTC),
-    )
-
-
 def extract_mirror(doc: Document, body: bytes | None = None) -> Extracted:
     raw = mirror_path(doc).read_bytes() if body is None else body
-    return extract(doc, _fetched(doc, raw), _matcher())
+    return extract(doc, result_from_file(doc, raw), _matcher())
 
 
 @cache
