@@ -36,21 +36,21 @@ import logging
 import os
 import queue
 import signal
-import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from apscheduler.triggers.interval import IntervalTrigger
 
-from watcher import __version__, pipeline
+from watcher import __version__, _service, pipeline
+from watcher._service import reload_running
 from watcher.config import load_config
-from watcher.errors import ConfigError, StoreError, WatcherError
+from watcher.errors import ConfigError, StoreError
 from watcher.fetch import Fetcher
 from watcher.models import Config, Document
 from watcher.schedule import (
@@ -92,14 +92,14 @@ def run_daemon(
 ) -> int:
     """Run until SIGTERM/SIGINT; see the module docstring. ``log_json`` formats the log
     lines as JSON when no logging is configured yet (the CLI configures its own)."""
-    _ensure_logging(log_json)
+    _service.ensure_logging(log_json)
     # a reload asked for while starting must not end the process (SIGHUP's default)
     previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         config = load_config(config_dir)
         with (
             pipeline.open_runtime(config, db_url=db_url) as runtime,
-            _pidfile(pidfile),
+            _service.pidfile(pidfile),
         ):
             daemon = _Daemon(config_dir, runtime, stop_timeout)
             return asyncio.run(daemon.main())
@@ -107,32 +107,6 @@ def run_daemon(
         signal.signal(signal.SIGHUP, previous_hup)
         for handler in logging.getLogger().handlers:
             handler.flush()
-
-
-def reload_running(pidfile: Path) -> None:
-    """Ask the daemon whose PID is in ``pidfile`` to re-read its config (SIGHUP).
-
-    Raises ``WatcherError`` when the pidfile is missing or unreadable or its process is gone.
-    """
-    try:
-        pid = int(pidfile.read_text(encoding="ascii").strip())
-    except FileNotFoundError:
-        raise WatcherError(
-            f"no pidfile at {pidfile}: is `watcher run` running?"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise WatcherError(f"cannot read the pidfile {pidfile}: {exc}") from None
-    try:
-        os.kill(pid, signal.SIGHUP)
-    except ProcessLookupError:
-        raise WatcherError(
-            f"no process {pid} (stale pidfile {pidfile}): is `watcher run` running?"
-        ) from None
-    except PermissionError:
-        raise WatcherError(
-            f"not allowed to signal process {pid}; run as the daemon's user "
-            "(under systemd: systemctl reload watcher)"
-        ) from None
 
 
 class _Daemon:
@@ -185,9 +159,9 @@ class _Daemon:
             logger.info(
                 "daemon started: %d documents scheduled (pid %d)", docs, os.getpid()
             )
-            _sd_notify(f"READY=1\nSTATUS=watching {docs} documents")
+            _service.sd_notify(f"READY=1\nSTATUS=watching {docs} documents")
             await self._stop_event.wait()
-            _sd_notify("STOPPING=1")
+            _service.sd_notify("STOPPING=1")
             await self._shutdown()
             self._heartbeat(stopped=True)  # `watcher status` sees a clean stop at once
         finally:
@@ -335,11 +309,11 @@ class _Daemon:
     def _on_reload_signal(self) -> None:
         if self._stopping:
             return
-        _sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        _service.sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
             self._reload()
         finally:
-            _sd_notify("READY=1")
+            _service.sd_notify("READY=1")
 
     def _reload(self) -> None:
         try:
@@ -437,81 +411,3 @@ class _Worker:
             self._queue.get()()
 
 
-def _sd_notify(message: str) -> None:
-    """Tell systemd (``Type=notify``) about our state; a no-op outside systemd."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.connect(address)
-            sock.sendall(message.encode("utf-8"))
-    except OSError as exc:
-        logger.warning("cannot notify systemd: %s", exc)
-
-
-@contextlib.contextmanager
-def _pidfile(path: Path | None) -> Iterator[None]:
-    if path is None:
-        yield
-        return
-    pid = str(os.getpid())
-    with contextlib.suppress(OSError, ValueError):
-        other = int(path.read_text(encoding="ascii").strip())
-        if other != os.getpid() and _alive(other):
-            logger.warning(
-                "pidfile %s names running process %d; replacing it", path, other
-            )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{pid}")
-    tmp.write_text(pid + "\n", encoding="ascii")
-    os.replace(tmp, path)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            if path.read_text(encoding="ascii").strip() == pid:
-                path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        import json
-
-        entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def _ensure_logging(log_json: bool) -> None:
-    """Log to stderr (journald) when nothing is configured; the CLI configures its own."""
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        _JsonFormatter()
-        if log_json
-        else logging.Formatter("%(levelname)s %(name)s: %(message)s")
-    )
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-    logging.getLogger("watcher").setLevel(logging.INFO)
