@@ -31,24 +31,22 @@ cannot be opened). ``reload_running`` raises ``WatcherError`` when no daemon ans
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import queue
 import signal
-import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import replace
 from datetime import UTC
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from apscheduler.triggers.interval import IntervalTrigger
 
 from watcher import __version__, _service, pipeline
 from watcher._service import reload_running
+from watcher._worker import Worker
 from watcher.config import load_config
 from watcher.errors import ConfigError, StoreError
 from watcher.fetch import Fetcher
@@ -78,8 +76,6 @@ HEARTBEAT_INTERVAL = 30.0
 # Part of stop_timeout kept back for cancelling, closing and flushing after the grace
 # period: 2 s of the default 10, a quarter of shorter bounds.
 _STOP_MARGIN = 2.0
-
-_T = TypeVar("_T")
 
 
 def run_daemon(
@@ -119,7 +115,7 @@ class _Daemon:
         self._runtime = runtime
         self._stop_timeout = stop_timeout
         self._scheduler = build_scheduler()
-        self._sender = _Worker("watcher-deliver")
+        self._sender = Worker("watcher-deliver")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._checking: set[str] = set()
         self._failing: set[str] = set()
@@ -364,50 +360,3 @@ class _Daemon:
             )
         self._scheduler.shutdown(wait=False)
         await asyncio.sleep(0)  # let the scheduler's shutdown callback run
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-class _Worker:
-    """One daemon thread that runs blocking calls (alert delivery) in order.
-
-    A daemon thread, so the process may exit without waiting for a send that hangs; one
-    long-lived thread rather than one per call keeps memory flat.
-    """
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-
-    async def run(self, func: Callable[[], _T]) -> _T:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[_T] = loop.create_future()
-
-        def settle(outcome: Callable[[], None]) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop has closed: no one waits
-                loop.call_soon_threadsafe(lambda: None if future.done() else outcome())
-
-        def call() -> None:
-            try:
-                result = func()
-            except BaseException as exc:  # handed to the awaiting task, which re-raises
-                error = exc
-                settle(lambda: future.set_exception(error))
-            else:
-                settle(lambda: future.set_result(result))
-
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._serve, name=self._name, daemon=True
-            )
-            self._thread.start()
-        self._queue.put(call)
-        return await future
-
-    def _serve(self) -> None:
-        while True:
-            self._queue.get()()
-
-
