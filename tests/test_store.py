@@ -36,6 +36,7 @@ from watcher.models import (
     AlertEvent,
     Change,
     ChangeDraft,
+    CheckState,
     Extracted,
     FetchResult,
     StoredVerdict,
@@ -453,6 +454,32 @@ def test_validators_round_trip(store: SnapshotStore, clock: FixedClock) -> None:
     store.record_unchanged(DOC, clock.advance(hours=1), newer, not_modified=False)
     assert store.validators(DOC) == newer
     assert store.validators("mj/other") == Validators()
+
+
+def test_check_states_agree_with_the_single_document_queries(
+    store: SnapshotStore, clock: FixedClock
+) -> None:
+    tags = Validators(etag='"abc"', last_modified="Mon, 01 Jun 2026 10:00:00 GMT")
+    snapshot_id, _ = save(store, "text", clock(), validators=tags)
+    snapshot = store.snapshot(snapshot_id)
+    assert snapshot is not None
+    store.record_failure(
+        DOC, clock.advance(hours=1), error_kind="timeout", transient=True, message="t"
+    )
+    other = "mj/other"
+    store.record_failure(
+        other, clock.advance(hours=1), error_kind="gone", transient=False, message="404"
+    )
+    states = store.check_states([DOC, other, "mj/never"])
+    assert states[DOC].validators == store.validators(DOC) == tags
+    assert states[DOC].last_failed
+    assert states[DOC].latest_snapshot == snapshot.id
+    assert states[DOC].latest_sha256 == snapshot.text_sha256
+    assert states[other].last_failed
+    assert states[other].latest_snapshot is None
+    assert states["mj/never"] == CheckState()
+    store.record_unchanged(DOC, clock.advance(hours=1), Validators(), not_modified=True)
+    assert not store.check_states([DOC])[DOC].last_failed
 
 
 # ---------------------------------------------------------------------- changes

@@ -23,6 +23,7 @@ __all__ = [
     "Change",
     "ChangeDraft",
     "Channel",
+    "CheckState",
     "Clause",
     "ClauseDiff",
     "Config",
@@ -327,6 +328,16 @@ class Snapshot:
     body_sha256: str | None
     version_date: str | None
     technical: bool = False  # produced by reextract, not by a fetch
+
+
+@dataclass(frozen=True, slots=True)
+class CheckState:
+    """Where a document stood before a check: what the pipeline needs to begin one."""
+
+    validators: Validators = field(default_factory=Validators)
+    last_failed: bool = False  # the newest attempt failed (a streak may be running)
+    latest_snapshot: int | None = None
+    latest_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

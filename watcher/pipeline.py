@@ -33,6 +33,7 @@ from watcher.models import (
     AlertEvent,
     Change,
     ChangeDraft,
+    CheckState,
     Config,
     Document,
     Extracted,
@@ -41,6 +42,7 @@ from watcher.models import (
     Platform,
     StoredVerdict,
     TextDiff,
+    Validators,
     Verdict,
 )
 from watcher.notify import (
@@ -202,12 +204,15 @@ async def check_documents(
                 progress=progress,
             )
     started = runtime.now()
+    states = runtime.store.check_states(doc.id for doc in docs)
     by_platform: dict[str, list[Document]] = {}
     for doc in docs:
         by_platform.setdefault(doc.platform, []).append(doc)
     results = await asyncio.gather(
         *(
-            _check_platform(runtime, platform, by_platform[platform.id], progress)
+            _check_platform(
+                runtime, platform, by_platform[platform.id], states, progress
+            )
             for platform in runtime.config.platforms
             if platform.id in by_platform
         )
@@ -229,6 +234,7 @@ async def _check_platform(
     runtime: Runtime,
     platform: Platform,
     docs: Sequence[Document],
+    states: Mapping[str, CheckState],
     progress: Callable[[DocumentOutcome], None] | None,
 ) -> tuple[list[DocumentOutcome], list[tuple[Verdict, StoredVerdict | None]]]:
     """Fetch and extract ``docs`` concurrently; settle each one as soon as it is ready.
@@ -238,8 +244,10 @@ async def _check_platform(
     """
     outcomes: list[DocumentOutcome] = []
     moved: list[tuple[Verdict, StoredVerdict | None]] = []
-    for ready in asyncio.as_completed([_fetch_and_extract(runtime, d) for d in docs]):
-        outcome, doc_moved = _settle(runtime, platform, await ready)
+    fetches = [_fetch_and_extract(runtime, d, states[d.id].validators) for d in docs]
+    for ready in asyncio.as_completed(fetches):
+        item = await ready
+        outcome, doc_moved = _settle(runtime, platform, item, states[item.doc.id])
         outcomes.append(outcome)
         moved.extend(doc_moved)
         _log_outcome(outcome)
@@ -251,23 +259,21 @@ async def _check_platform(
 
 
 def _settle(
-    runtime: Runtime, platform: Platform, item: _Fetched
+    runtime: Runtime, platform: Platform, item: _Fetched, state: CheckState
 ) -> tuple[DocumentOutcome, list[tuple[Verdict, StoredVerdict | None]]]:
     """Diff, evaluate the facts that read this document, and store: one document's check."""
     store, doc = runtime.store, item.doc
-    newest = store.attempts(
-        doc.id, limit=1
-    )  # the usual case, a success, needs no count
-    failing = bool(newest) and newest[0].outcome == "failed"
-    item.failures_before = store.consecutive_failures(doc.id) if failing else 0
-    latest = store.latest_meta(doc.id)
-    item.previous_id = latest[0] if latest else None
+    # the usual case, a success last time, needs no count
+    item.failures_before = (
+        store.consecutive_failures(doc.id) if state.last_failed else 0
+    )
+    item.previous_id = state.latest_snapshot
     if (
         item.extracted is not None
-        and latest
-        and latest[1] != item.extracted.text_sha256
+        and state.latest_snapshot is not None
+        and state.latest_sha256 != item.extracted.text_sha256
     ):
-        previous = store.snapshot(latest[0])
+        previous = store.snapshot(state.latest_snapshot)
         assert previous is not None
         item.diff = compare.diff_texts(
             previous.text, item.extracted.text, runtime.matcher
@@ -308,13 +314,13 @@ def _settle(
     return outcome, moved
 
 
-async def _fetch_and_extract(runtime: Runtime, doc: Document) -> _Fetched:
+async def _fetch_and_extract(
+    runtime: Runtime, doc: Document, validators: Validators
+) -> _Fetched:
     item = _Fetched(doc)
     assert runtime.fetcher is not None
     try:
-        item.fetched = await runtime.fetcher.fetch(
-            doc, runtime.store.validators(doc.id)
-        )
+        item.fetched = await runtime.fetcher.fetch(doc, validators)
         if not item.fetched.not_modified:
             item.extracted = extract(doc, item.fetched, runtime.matcher)
     except (FetchError, ExtractError) as exc:
