@@ -103,13 +103,15 @@ class Attempts(StoreCore):
             # a 304 without validators confirms the ones we sent
             validators = self.validators(doc_id)
         with self._write() as s:
-            latest = self._latest_row(s, doc_id)
+            latest_id = s.scalar(
+                select(func.max(SnapshotRow.id)).where(SnapshotRow.doc_id == doc_id)
+            )
             row = AttemptRow(
                 doc_id=doc_id,
                 at=at,
                 outcome="not_modified" if not_modified else "unchanged",
                 transient=False,
-                snapshot_id=None if latest is None else latest.id,
+                snapshot_id=latest_id,
                 etag=validators.etag,
                 last_modified=validators.last_modified,
             )
