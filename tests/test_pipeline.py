@@ -151,3 +151,64 @@ def test_reextract_after_a_rule_change_is_technical_and_silent(
     latest = runtime.store.latest("acme/terms")
     assert latest is not None
     assert latest.technical
+
+
+def test_a_fact_over_two_documents_changed_together_is_judged_on_both_new_texts(
+    tmp_path: Path, http_server: LocalServer, clock: FixedClock
+) -> None:
+    """Old: 'level one' + 'tier one'; new: 'level two' + 'tier two'. The fact holds on both;
+    judged on one new text and one old, it would break and alert for nothing."""
+    page = "<html><body><main><h1>{title}</h1><p>{text}</p></main></body></html>"
+    filler = " This sentence is here so that the page is long enough to be a real page."
+    a = http_server.set(
+        "/a", page.format(title="A", text="Members get level one access." + filler)
+    )
+    b = http_server.set(
+        "/b", page.format(title="B", text="Members get tier one access." + filler)
+    )
+    directory = tmp_path / "config"
+    (directory / "platforms").mkdir(parents=True)
+    (directory / "watcher.yaml").write_text(
+        f"storage: {{url: 'sqlite:///{tmp_path}/w.db', snapshots_dir: '{tmp_path}/snaps'}}\n"
+        "fetch: {timeout: 2s, per_host_interval: 0s, retries: 0}\n",
+        encoding="utf-8",
+    )
+    (directory / "platforms" / "duo.yaml").write_text(
+        f"""
+name: Duo
+documents:
+  a: {{type: terms_of_service, url: '{a}', select: [main], min_chars: 40}}
+  b: {{type: pricing, url: '{b}', select: [main], min_chars: 40}}
+facts:
+  - id: access
+    topic: pricing
+    claim: Members get access, by the old or the new name.
+    evidence:
+      any_of: [{{doc: a, pattern: 'level one'}}, {{doc: b, pattern: 'tier two'}}]
+""",
+        encoding="utf-8",
+    )
+    config = load_config(directory, environ={})
+    store = SnapshotStore(
+        config.settings.storage.url, config.settings.storage.snapshots_dir
+    )
+    runtime = pipeline.Runtime(
+        config, store, None, LogNotifier(), TopicMatcher(), clock
+    )
+    try:
+        pipeline.run_once(runtime, notify=False)
+        assert store.current_verdicts()["duo.access"].verdict.verdict == "holds"
+        http_server.set(
+            "/a", page.format(title="A", text="Members get level two access." + filler)
+        )
+        http_server.set(
+            "/b", page.format(title="B", text="Members get tier two access." + filler)
+        )
+        clock.advance(hours=1)
+        report = pipeline.run_once(runtime, notify=False)
+        assert [o.outcome for o in report.outcomes] == ["changed", "changed"]
+        assert report.moved_facts == ()
+        assert store.current_verdicts()["duo.access"].verdict.verdict == "holds"
+        assert [e.event.kind for e in store.pending_events()] == []
+    finally:
+        store.close()

@@ -19,7 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -237,17 +245,34 @@ async def _check_platform(
     states: Mapping[str, CheckState],
     progress: Callable[[DocumentOutcome], None] | None,
 ) -> tuple[list[DocumentOutcome], list[tuple[Verdict, StoredVerdict | None]]]:
-    """Fetch and extract ``docs`` concurrently; settle each one as soon as it is ready.
+    """Fetch and extract ``docs`` concurrently, then settle each one.
 
-    Settling as results arrive keeps memory to the requests in flight (a thousand pages of
-    one platform are never all held at once).
+    A platform without facts settles each document as soon as it is ready, which keeps
+    memory to the requests in flight (a thousand pages are never all held at once). A
+    platform with facts (a handful of documents) waits for all of them, so a fact that reads
+    two documents changed in this cycle is judged once, on both new texts, never on a mix.
     """
     outcomes: list[DocumentOutcome] = []
     moved: list[tuple[Verdict, StoredVerdict | None]] = []
     fetches = [_fetch_and_extract(runtime, d, states[d.id].validators) for d in docs]
-    for ready in asyncio.as_completed(fetches):
-        item = await ready
-        outcome, doc_moved = _settle(runtime, platform, item, states[item.doc.id])
+    fresh: dict[str, str] = {}
+    fetched_ok: dict[str, bool] = {}
+    ready: Iterable[Awaitable[_Fetched]]
+    if platform.facts:
+        items = await asyncio.gather(*fetches)
+        fresh = {i.doc.name: i.extracted.text for i in items if i.extracted is not None}
+        fetched_ok = {i.doc.name: i.error is None for i in items}
+        # documents whose text changed settle first: a verdict they move is carried by
+        # their change (and named in its alert) rather than by an unchanged neighbour
+        items.sort(key=lambda i: not _text_changed(i, states[i.doc.id]))
+        ready = [_done(item) for item in items]
+    else:
+        ready = asyncio.as_completed(fetches)
+    for next_item in ready:
+        item = await next_item
+        outcome, doc_moved = _settle(
+            runtime, platform, item, states[item.doc.id], fresh, fetched_ok
+        )
         outcomes.append(outcome)
         moved.extend(doc_moved)
         _log_outcome(outcome)
@@ -258,30 +283,51 @@ async def _check_platform(
     return outcomes, moved
 
 
+async def _done(item: _Fetched) -> _Fetched:
+    return item
+
+
+def _text_changed(item: _Fetched, state: CheckState) -> bool:
+    return (
+        item.extracted is not None
+        and state.latest_sha256 is not None
+        and state.latest_sha256 != item.extracted.text_sha256
+    )
+
+
 def _settle(
-    runtime: Runtime, platform: Platform, item: _Fetched, state: CheckState
+    runtime: Runtime,
+    platform: Platform,
+    item: _Fetched,
+    state: CheckState,
+    cycle_texts: Mapping[str, str],
+    cycle_ok: Mapping[str, bool],
 ) -> tuple[DocumentOutcome, list[tuple[Verdict, StoredVerdict | None]]]:
-    """Diff, evaluate the facts that read this document, and store: one document's check."""
+    """Diff, evaluate the facts that read this document, and store: one document's check.
+
+    ``cycle_texts``/``cycle_ok``: the new texts and outcomes of the platform's other
+    documents in this cycle, when they are known before settling (see ``_check_platform``).
+    """
     store, doc = runtime.store, item.doc
     # the usual case, a success last time, needs no count
     item.failures_before = (
         store.consecutive_failures(doc.id) if state.last_failed else 0
     )
     item.previous_id = state.latest_snapshot
-    if (
-        item.extracted is not None
-        and state.latest_snapshot is not None
-        and state.latest_sha256 != item.extracted.text_sha256
-    ):
+    if _text_changed(item, state):
+        assert item.extracted is not None
+        assert state.latest_snapshot is not None
         previous = store.snapshot(state.latest_snapshot)
         assert previous is not None
         item.diff = compare.diff_texts(
             previous.text, item.extracted.text, runtime.matcher
         )
     facts = [f for f in platform.facts if doc.name in f.documents()]
-    fresh = {doc.name: item.extracted.text} if item.extracted is not None else {}
+    fresh = dict(cycle_texts)
+    if item.extracted is not None:
+        fresh[doc.name] = item.extracted.text
     verdicts = _evaluate(
-        runtime, platform, facts, fresh, {doc.name: item.error is None}
+        runtime, platform, facts, fresh, {**cycle_ok, doc.name: item.error is None}
     )
     previous_verdicts = store.current_verdicts() if verdicts else {}
     moved_ids = sorted(
