@@ -69,7 +69,6 @@ __all__ = [
     "Runtime",
     "check_documents",
     "deliver_pending",
-    "document_texts",
     "open_runtime",
     "reextract",
     "run_once",
@@ -385,7 +384,7 @@ def _evaluate(
     if not facts:
         return []
     names = {name for fact in facts for name in fact.documents()}
-    texts = document_texts(runtime, platform, fresh_texts, fetched_ok, names=names)
+    texts = _document_texts(runtime, platform, fresh_texts, fetched_ok, names=names)
     return [
         evaluate.evaluate(
             fact,
@@ -397,7 +396,7 @@ def _evaluate(
     ]
 
 
-def document_texts(
+def _document_texts(
     runtime: Runtime,
     platform: Platform,
     fresh_texts: Mapping[str, str] | None = None,
@@ -538,21 +537,25 @@ def _queue_failing(
     """
     if failures < runtime.config.settings.notify.alert_after_failures:
         return
-    streak = runtime.store.attempts(doc.id, limit=failures)
-    started = streak[-1].at if streak else runtime.now()
-    runtime.store.add_events(
-        [alerts.failing_event(doc, failures, kind, error, started)], runtime.now()
+    event = alerts.failing_event(
+        doc, failures, kind, error, _streak_start(runtime, doc, failures)
     )
+    runtime.store.add_events([event], runtime.now())
 
 
 def _queue_recovered(runtime: Runtime, doc: Document, failures_before: int) -> None:
     if failures_before < runtime.config.settings.notify.alert_after_failures:
         return
-    streak = runtime.store.attempts(doc.id, limit=failures_before)
-    started = streak[-1].at if streak else runtime.now()
-    runtime.store.add_events(
-        [alerts.recovered_event(doc, failures_before, started)], runtime.now()
+    event = alerts.recovered_event(
+        doc, failures_before, _streak_start(runtime, doc, failures_before)
     )
+    runtime.store.add_events([event], runtime.now())
+
+
+def _streak_start(runtime: Runtime, doc: Document, failures: int) -> datetime:
+    """When the current run of ``failures`` failed checks began (the alerts' key)."""
+    streak = runtime.store.attempts(doc.id, limit=failures)
+    return streak[-1].at if streak else runtime.now()
 
 
 # --------------------------------------------------------------------------- reextract

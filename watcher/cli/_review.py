@@ -25,12 +25,6 @@ from watcher.text import TopicMatcher
 __all__ = ["add_commands"]
 
 _SEVERITY_STYLE = {"cosmetic": "dim", "notice": "cyan", "alert": "bold red"}
-_VERDICT_STYLE = {
-    "holds": "green",
-    "changed": "yellow",
-    "broken": "bold red",
-    "unknown": "dim",
-}
 
 
 def add_commands(sub: Any) -> None:
