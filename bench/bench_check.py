@@ -192,6 +192,8 @@ def serve(directory: Path, port_file: Path) -> None:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        wbufsize = 1 << 16  # headers and body leave in one send (no Nagle stall)
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             path = directory / (self.path.strip("/").split("?")[0] + ".html")

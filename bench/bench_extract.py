@@ -6,7 +6,7 @@ Usage: ``python bench/bench_extract.py [--runs N] [--corpus DIR] [--mb 5]``
    a real policy page (head scripts and JSON blobs, nav, cookie banner, sections of paragraphs
    with links, lists and a table, footer), and the median over the real corpus pages (OTA
    selectors) when the corpus is present. Two columns: ``blocks`` is the extractor alone
-   (parse, select, walk, normalise); ``extract`` adds clause splitting and topic tagging.
+   (parse, select, walk, normalise); ``extract`` adds remove_text, rendering and hashing.
 2. Peak memory of extracting a generated ``--mb`` MB page, in a fresh subprocess: the growth of
    ``ru_maxrss`` over the process's size just before extracting, and the ``tracemalloc`` peak
    (selectolax allocates lexbor's tree through Python's allocator, so the peak includes the
@@ -32,7 +32,6 @@ from selectolax.lexbor import LexborHTMLParser
 
 from watcher.extract import EXTRACTORS, extract
 from watcher.models import Document, FetchResult, Validators
-from watcher.text import TopicMatcher
 
 __all__ = ["generate_page", "main"]
 
@@ -115,13 +114,12 @@ def _fetched(page: str) -> FetchResult:
 
 def _median_ms_per_100kb(page: str, doc: Document, runs: int, full: bool) -> float:
     fetched = _fetched(page)
-    matcher = TopicMatcher()
     extractor = EXTRACTORS[doc.format](doc)
     times: list[float] = []
     for _ in range(runs):
         start = time.perf_counter()
         if full:
-            extract(doc, fetched, matcher)
+            extract(doc, fetched)
         else:
             extractor.blocks(fetched)
         times.append(time.perf_counter() - start)
@@ -130,11 +128,11 @@ def _median_ms_per_100kb(page: str, doc: Document, runs: int, full: bool) -> flo
 
 def _memory_child(megabytes: float) -> None:
     page = generate_page(int(megabytes * 1_000_000))
-    doc, fetched, matcher = _doc("main"), _fetched(page), TopicMatcher()
+    doc, fetched = _doc("main"), _fetched(page)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
     start = time.perf_counter()
-    result = extract(doc, fetched, matcher)
+    result = extract(doc, fetched)
     elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.reset_peak()

@@ -35,7 +35,7 @@ from watcher.errors import ExtractError
 from watcher.extract import extract
 from watcher.extract.markdown import markdown_blocks
 from watcher.models import Document, FetchResult, Validators
-from watcher.text import TopicMatcher, render_blocks
+from watcher.text import render_blocks
 
 __all__ = ["main"]
 
@@ -161,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         if row.kind == "md":
             mds[(row.service, row.doctype)].append(row)
-    matcher = TopicMatcher()
     results: dict[
         tuple[str, str], list[tuple[float, int, int, float, Row, str, str]]
     ] = defaultdict(list)
@@ -197,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         start = time.perf_counter()
         try:
-            ours = extract(doc, fetched, matcher).text
+            ours = extract(doc, fetched).text
         except ExtractError as exc:
             failures.append(f"{row.path}: {exc}")
             continue

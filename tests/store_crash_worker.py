@@ -63,7 +63,6 @@ def save_forever(url: str, directory: Path, seed: int) -> None:
         body = f"<html><body>{text}</body></html>".encode()
         extracted = Extracted(
             blocks=(),
-            clauses=(),
             text=text,
             text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         )

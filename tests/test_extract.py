@@ -20,7 +20,7 @@ from watcher.errors import ExtractError
 from watcher.extract import EXTRACTORS, extract
 from watcher.extract.markdown import markdown_blocks
 from watcher.models import Clause, Document, Extracted, FetchResult, Validators
-from watcher.text import TopicMatcher, render_blocks
+from watcher.text import TopicMatcher, render_blocks, split_clauses
 
 PAGES = DATA / "pages"
 MATCHER = TopicMatcher()
@@ -60,15 +60,19 @@ def _fetched(body: str, **fields: Any) -> FetchResult:
 
 
 def _run(doc: Document, body: str) -> Extracted:
-    return extract(doc, _fetched(body), MATCHER)
+    return extract(doc, _fetched(body))
 
 
 def _page(name: str) -> str:
     return (PAGES / name).read_text(encoding="utf-8")
 
 
+def _clauses(result: Extracted) -> tuple[Clause, ...]:
+    return split_clauses(result.blocks, MATCHER)
+
+
 def _clause(result: Extracted, start: str) -> Clause:
-    found = [c for c in result.clauses if c.text.startswith(start)]
+    found = [c for c in _clauses(result) if c.text.startswith(start)]
     assert found, f"no clause starts with {start!r}"
     return found[0]
 
@@ -186,7 +190,7 @@ def test_zendesk_api_article() -> None:
 
 def test_intercom_article_selected() -> None:
     result = _run(INTERCOM, _page("intercom_article.html"))
-    first = result.clauses[0]
+    first = _clauses(result)[0]
     assert first.text == (
         "Private image generation is a feature only available to paid members."
     )
@@ -303,7 +307,7 @@ def test_nextjs_page() -> None:
 
 def test_gitbook_markdown_twin() -> None:
     result = _run(GITBOOK, _page("gitbook.md"))
-    first = result.clauses[0]
+    first = _clauses(result)[0]
     assert first.heading == ("Private Generations",)
     assert first.text == (
         "With an Ideogram Plus Plan or higher, you can generate private images that only "
@@ -358,7 +362,7 @@ def test_selector_matching_nothing_on_a_real_page() -> None:
 
 def test_not_modified_and_unknown_format_are_errors() -> None:
     with pytest.raises(ExtractError, match="not modified"):
-        extract(_doc(), _fetched("", status=304, not_modified=True), MATCHER)
+        extract(_doc(), _fetched("", status=304, not_modified=True))
     with pytest.raises(ExtractError, match="no extractor for format 'browser'"):
         _run(_doc(format="browser"), "<p>x</p>")
 
@@ -520,7 +524,7 @@ def test_real_corpus_page(document: str, declaration: str, key: str) -> None:
     result = _run(doc, page.read_text(encoding="utf-8", errors="replace"))
     assert len(result.blocks) >= 15
     assert any(block.heading for block in result.blocks)
-    assert any(clause.topics for clause in result.clauses)
+    assert any(clause.topics for clause in _clauses(result))
     for noise in ("<script", "function(", "window.", '{"', "__NEXT", "self.__next_f"):
         assert noise not in result.text, noise
     md = _ota_md(page)

@@ -181,7 +181,7 @@ def mirror_path(doc: Document) -> Path:
 
 def extract_mirror(doc: Document, body: bytes | None = None) -> Extracted:
     raw = mirror_path(doc).read_bytes() if body is None else body
-    return extract(doc, result_from_file(doc, raw), _matcher())
+    return extract(doc, result_from_file(doc, raw))
 
 
 @cache

@@ -121,7 +121,7 @@ def store(open_store: StoreFactory) -> SnapshotStore:
 
 def extracted(text: str, version_date: str | None = None) -> Extracted:
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Extracted((), (), text, sha, version_date)
+    return Extracted((), text, sha, version_date)
 
 
 def fetched(

@@ -306,7 +306,6 @@ class Clause:
 @dataclass(frozen=True, slots=True)
 class Extracted:
     blocks: tuple[Block, ...]
-    clauses: tuple[Clause, ...]
     text: str  # text.render_blocks(blocks): what is stored and hashed
     text_sha256: str
     version_date: str | None = None  # from the document's version_marker

@@ -367,7 +367,7 @@ async def _fetch_and_extract(
     try:
         item.fetched = await runtime.fetcher.fetch(doc, validators)
         if not item.fetched.not_modified:
-            item.extracted = extract(doc, item.fetched, runtime.matcher)
+            item.extracted = extract(doc, item.fetched)
     except (FetchError, ExtractError) as exc:
         item.error = exc
     return item
@@ -570,7 +570,7 @@ def reextract(runtime: Runtime, doc: Document) -> Change | None:
     if latest is None:
         return None
     fetched = runtime.store.fetch_result(latest.id)
-    extracted = extract(doc, fetched, runtime.matcher)
+    extracted = extract(doc, fetched)
     if extracted.text_sha256 == latest.text_sha256:
         return None
     diff = compare.diff_texts(latest.text, extracted.text, runtime.matcher)

@@ -13,7 +13,7 @@ from watcher.cli._output import clean, console, heading_path, print_json
 from watcher.extract import extract
 from watcher.fetch import fetch_one, result_from_file
 from watcher.models import Config, Document
-from watcher.text import TopicMatcher
+from watcher.text import TopicMatcher, split_clauses
 
 __all__ = ["add_commands"]
 
@@ -84,7 +84,8 @@ def extract_command(args: argparse.Namespace) -> int:
         fetched = result_from_file(doc, body)
     else:
         fetched = fetch_one(config.settings.fetch, doc)
-    extracted = extract(doc, fetched, TopicMatcher(config.settings.topics))
+    extracted = extract(doc, fetched)
+    clauses = split_clauses(extracted.blocks, TopicMatcher(config.settings.topics))
     if args.json:
         print_json(
             [
@@ -93,13 +94,13 @@ def extract_command(args: argparse.Namespace) -> int:
                     "text": c.text,
                     "topics": list(c.topics),
                 }
-                for c in extracted.clauses
+                for c in clauses
             ]
         )
         return 0
     out = console()
     last_heading: tuple[str, ...] | None = None
-    for clause in extracted.clauses:
+    for clause in clauses:
         if clause.heading != last_heading:
             out.print(
                 Text(
@@ -114,7 +115,7 @@ def extract_command(args: argparse.Namespace) -> int:
         line.append(clean(clause.text))
         out.print(line)
     out.print(
-        f"{len(extracted.clauses)} clauses, {len(extracted.text)} chars"
+        f"{len(clauses)} clauses, {len(extracted.text)} chars"
         + (
             f", document date: {clean(extracted.version_date)}"
             if extracted.version_date

@@ -1,6 +1,6 @@
 """The extract stage: a fetched body becomes clean, heading-tagged, topic-tagged text.
 
-``extract(doc, fetched, matcher) -> Extracted`` is the one entry point:
+``extract(doc, fetched) -> Extracted`` is the one entry point:
 
 1. ``EXTRACTORS[doc.format]`` reads the body into ``Block``s (see each module: ``html``,
    ``json_field``, ``markdown``, ``plain``). Every block's text is ``text.normalise``d.
@@ -8,8 +8,9 @@
 2. ``doc.remove_text`` regexes (case-insensitive) delete what they match from each block; a
    block left empty is dropped ("Updated over a week ago", "Did this answer your question?").
    They apply to block text, not to heading paths.
-3. ``.text = text.render_blocks(blocks)`` (what is stored and hashed), ``.text_sha256``,
-   ``.clauses = text.split_clauses(blocks, matcher)``.
+3. ``.text = text.render_blocks(blocks)`` (what is stored and hashed) and ``.text_sha256``.
+   Clauses and their topics are not made here: a check only needs them for the few blocks
+   that changed (``compare``), and ``watcher extract`` asks ``text.split_clauses`` itself.
 4. ``doc.version_marker`` is searched case-insensitively in ``.text``; its group 1 (or the whole
    match when the pattern has no group, or group 1 did not take part) is ``.version_date``.
 
@@ -34,7 +35,7 @@ from watcher.extract.json_field import JsonExtractor
 from watcher.extract.markdown import MarkdownExtractor
 from watcher.extract.plain import TextExtractor
 from watcher.models import Block, Document, Extracted, FetchResult
-from watcher.text import TopicMatcher, render_blocks, sha256_text, split_clauses
+from watcher.text import render_blocks, sha256_text
 
 __all__ = [
     "EXTRACTORS",
@@ -93,7 +94,7 @@ def _version_date(marker: str | None, text: str) -> str | None:
     return value or None
 
 
-def extract(doc: Document, fetched: FetchResult, matcher: TopicMatcher) -> Extracted:
+def extract(doc: Document, fetched: FetchResult) -> Extracted:
     """The clean text of ``fetched`` as ``doc`` describes it.
 
     :raises ExtractError: see the module docstring.
@@ -121,7 +122,6 @@ def extract(doc: Document, fetched: FetchResult, matcher: TopicMatcher) -> Extra
     )
     return Extracted(
         blocks=tuple(blocks),
-        clauses=split_clauses(blocks, matcher),
         text=text,
         text_sha256=sha256_text(text),
         version_date=version_date,
