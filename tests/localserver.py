@@ -35,6 +35,7 @@ class Request:
     path: str
     headers: dict[str, str]
     at: float
+    client_port: int = 0  # tells one client connection from another
 
 
 Route = Reply | Callable[[Request], Reply]
@@ -58,6 +59,7 @@ class LocalServer:
                     self.path,
                     {k.lower(): v for k, v in self.headers.items()},
                     time.monotonic(),
+                    self.client_address[1],
                 )
                 with server._lock:
                     server.requests.append(request)

@@ -535,6 +535,53 @@ def starts(server: LocalServer) -> list[float]:
     return sorted(r.at for r in server.requests)
 
 
+def test_an_opened_fetcher_reuses_its_connection_to_a_host(
+    http_server: LocalServer,
+) -> None:
+    paths = [f"/p{n}" for n in range(6)]
+    for path in paths:
+        http_server.set(path, PAGE)
+    settings = FetchSettings(per_host_interval=0.0, timeout=2.0)
+
+    async def run() -> None:
+        async with Fetcher(settings) as fetcher:
+            for path in paths:
+                await fetcher.fetch(make_doc(http_server.url(path)))
+
+    asyncio.run(run())
+    assert len({r.client_port for r in http_server.requests}) == 1
+
+    # not opened: each fetch has a connection of its own, closed when it returns
+    http_server.requests.clear()
+    fetcher = Fetcher(settings)
+    for path in paths[:2]:
+        asyncio.run(fetcher.fetch(make_doc(http_server.url(path))))
+    assert len({r.client_port for r in http_server.requests}) == 2
+
+
+def test_closing_the_fetcher_lets_fetches_in_flight_finish(
+    http_server: LocalServer,
+) -> None:
+    http_server.set("/slow", PAGE, delay=0.3)
+    settings = FetchSettings(per_host_interval=0.0, timeout=2.0)
+
+    async def run() -> tuple[FetchResult, BaseException | None]:
+        fetcher = Fetcher(settings).open()
+        slow = asyncio.create_task(fetcher.fetch(make_doc(http_server.url("/slow"))))
+        await asyncio.sleep(0.05)
+        await fetcher.aclose()  # as a reload does with the old fetcher
+        refused: BaseException | None = None
+        try:
+            await fetcher.fetch(make_doc(http_server.url("/slow")))
+        except RuntimeError as exc:
+            refused = exc
+        return await slow, refused
+
+    result, refused = asyncio.run(run())
+    assert result.status == 200
+    assert isinstance(refused, RuntimeError)
+
+
 def test_one_host_is_serialized_with_the_interval(http_server: LocalServer) -> None:
     for path in ("/a", "/b", "/c"):
         http_server.set(path, PAGE)

@@ -129,7 +129,7 @@ class _Daemon:
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
-        fetcher = Fetcher(self._runtime.config.settings.fetch)
+        fetcher = Fetcher(self._runtime.config.settings.fetch).open()
         self._runtime = replace(self._runtime, fetcher=fetcher)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
@@ -328,7 +328,7 @@ class _Daemon:
         )
         if config.settings.fetch != old.config.settings.fetch and old.fetcher:
             # in-flight fetches finish on the old one; new checks take the new one
-            runtime = replace(runtime, fetcher=Fetcher(config.settings.fetch))
+            runtime = replace(runtime, fetcher=Fetcher(config.settings.fetch).open())
             self._spawn(old.fetcher.aclose())
         self._runtime = runtime
         self._schedule(config)

@@ -11,6 +11,11 @@ Contract:
   ``per_host_interval`` seconds from the end of one request to a host to the start of the
   next, at most ``concurrency`` requests at once. This holds across tasks, event loops and
   threads (the daemon may call ``asyncio.run`` per job); ``watcher._politeness`` does it.
+- Opened (``async with Fetcher(...)``, or ``fetcher.open()`` inside a running loop), it keeps one pooled
+  client for the event loop it was opened in, so a cycle over many documents of one host
+  reuses its connections; ``aclose`` closes that pool once the fetches in flight are done.
+  A fetch from any other loop (or before ``open``) uses a connection of its own, closed
+  before it returns, so no socket outlives the loop that made it.
 - ``fetch_one`` is the blocking form for the CLI (raises ``FetchError``; ``RuntimeError`` if
   called inside a running event loop).
 - ``decode_body`` (``watcher.charset``, re-exported here) never raises: header charset, then
@@ -139,9 +144,22 @@ class Fetcher:
         self._ssl = httpx.create_ssl_context() if transport is None else None
         self._politeness = Politeness(settings.per_host_interval, settings.concurrency)
         self._closed = False
+        self._pool: httpx.AsyncClient | None = None
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight = 0  # fetches on the pool
+
+    def open(self) -> Fetcher:
+        """Keep pooled connections for the running event loop (until ``aclose``).
+
+        Call it from inside that loop; ``RuntimeError`` when no loop is running.
+        """
+        if self._pool is None and not self._closed:
+            self._pool = self._new_client()
+            self._pool_loop = asyncio.get_running_loop()
+        return self
 
     async def __aenter__(self) -> Fetcher:
-        return self
+        return self.open()
 
     async def __aexit__(
         self,
@@ -152,8 +170,15 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Refuse further fetches. Connections live per fetch, so none are left open."""
+        """Refuse further fetches; the pool closes when the fetches in flight are done."""
         self._closed = True
+        if self._in_flight == 0:
+            await self._close_pool()
+
+    async def _close_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None and self._transport is None:
+            await pool.aclose()  # a transport of the caller's stays open: it is theirs
 
     async def fetch(
         self, doc: Document, validators: Validators | None = None
@@ -175,7 +200,10 @@ class Fetcher:
             before_sleep=lambda state: _log_retry(doc, state),
             reraise=True,
         )
-        client = self._client(doc.format)
+        pool = self._pool if self._pool_loop is asyncio.get_running_loop() else None
+        client = pool or self._new_client()
+        if pool is not None:
+            self._in_flight += 1
         try:
             result: FetchResult = await retrying(
                 self._attempt, client, doc, validators or Validators()
@@ -184,18 +212,22 @@ class Fetcher:
             logger.info("%s: giving up: %s", doc.id, exc.error)
             raise exc.error from exc.error.__cause__
         finally:
-            if self._transport is None:
-                await client.aclose()
+            if pool is None:
+                if self._transport is None:
+                    await client.aclose()
+            else:
+                self._in_flight -= 1
+                if self._closed and self._in_flight == 0:
+                    await self._close_pool()
         logger.debug(
             "%s: %s in %.2fs", doc.id, result.status, time.monotonic() - started
         )
         return dataclasses.replace(result, elapsed=time.monotonic() - started)
 
-    def _client(self, fmt: DocumentFormat) -> httpx.AsyncClient:
+    def _new_client(self) -> httpx.AsyncClient:
         settings = self._settings
         headers = {
             "User-Agent": settings.user_agent,
-            "Accept": _ACCEPT[fmt],
             "Accept-Language": "en-US,en;q=0.8",
             "Accept-Encoding": "gzip, deflate",  # decoded here, within max_bytes
         }
@@ -204,8 +236,16 @@ class Fetcher:
             return httpx.AsyncClient(
                 transport=self._transport, headers=headers, timeout=timeout
             )
+        # politeness already admits at most `concurrency` requests; the pool keeps as many
+        limits = httpx.Limits(
+            max_connections=settings.concurrency,
+            max_keepalive_connections=settings.concurrency,
+        )
         return httpx.AsyncClient(
-            verify=self._ssl or True, headers=headers, timeout=timeout
+            verify=self._ssl or True,
+            headers=headers,
+            timeout=timeout,
+            limits=limits,
         )
 
     async def _attempt(
@@ -213,7 +253,7 @@ class Fetcher:
     ) -> FetchResult:
         """One pass along the redirect chain. Raises FetchError, or _Retry when transient."""
         url, seen = doc.url, {doc.url}
-        headers = {}
+        headers = {"Accept": _ACCEPT[doc.format]}
         if validators.etag:
             headers["If-None-Match"] = validators.etag
         if validators.last_modified:
