@@ -40,6 +40,7 @@ from watcher.models import (
     Extracted,
     FetchResult,
     StoredVerdict,
+    UnchangedCheck,
     Validators,
     Verdict,
 )
@@ -480,6 +481,43 @@ def test_check_states_agree_with_the_single_document_queries(
     assert states["mj/never"] == CheckState()
     store.record_unchanged(DOC, clock.advance(hours=1), Validators(), not_modified=True)
     assert not store.check_states([DOC])[DOC].last_failed
+
+
+def test_a_batch_of_unchanged_checks_reads_like_single_records(
+    store: SnapshotStore, clock: FixedClock
+) -> None:
+    tags = Validators(etag='"abc"')
+    first, _ = save(store, "text", clock(), validators=tags)
+    other = "mj/other"
+    second = store.save(
+        other,
+        fetched=fetched("<p>other text</p>", clock()),
+        extracted=extracted("other text"),
+        change=None,
+    )[0].id
+    store.record_failure(
+        other, clock.advance(hours=1), error_kind="timeout", transient=True, message="t"
+    )
+    newer = Validators(etag='"def"', last_modified="Mon, 01 Jun 2026 10:00:00 GMT")
+    at = clock.advance(hours=1)
+    store.record_unchanged_many(
+        [
+            UnchangedCheck(DOC, at, tags, first, not_modified=True),
+            UnchangedCheck(other, at, newer, second, not_modified=False),
+        ]
+    )
+    store.record_unchanged_many([])  # nothing to write: no empty transaction fails
+
+    assert [a.outcome for a in store.attempts(DOC)] == ["not_modified", "baseline"]
+    assert store.attempts(DOC)[0].snapshot_id == first
+    assert store.attempts(DOC)[0].at == at
+    assert store.consecutive_failures(other) == 0  # the failure streak ended
+    assert store.validators(other) == newer
+    states = store.check_states([DOC, other])
+    assert not states[other].last_failed
+    assert states[other].validators == newer
+    with pytest.raises(ValueError, match="bad document id"):
+        store.record_unchanged_many([UnchangedCheck("x", at, tags, None, True)])
 
 
 # ---------------------------------------------------------------------- changes

@@ -340,6 +340,17 @@ class CheckState:
 
 
 @dataclass(frozen=True, slots=True)
+class UnchangedCheck:
+    """A check that found the stored text again, for ``SnapshotStore.record_unchanged_many``."""
+
+    doc_id: str
+    at: datetime
+    validators: Validators
+    snapshot_id: int | None  # the snapshot whose text it found
+    not_modified: bool  # a 304, rather than a body with the same text
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     doc_id: str
     at: datetime

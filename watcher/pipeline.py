@@ -50,6 +50,7 @@ from watcher.models import (
     Platform,
     StoredVerdict,
     TextDiff,
+    UnchangedCheck,
     Validators,
     Verdict,
 )
@@ -215,19 +216,53 @@ async def check_documents(
     by_platform: dict[str, list[Document]] = {}
     for doc in docs:
         by_platform.setdefault(doc.platform, []).append(doc)
-    results = await asyncio.gather(
-        *(
-            _check_platform(
-                runtime, platform, by_platform[platform.id], states, progress
+    unchanged = _UnchangedChecks(runtime.store)
+    try:
+        results = await asyncio.gather(
+            *(
+                _check_platform(
+                    runtime,
+                    platform,
+                    by_platform[platform.id],
+                    states,
+                    unchanged,
+                    progress,
+                )
+                for platform in runtime.config.platforms
+                if platform.id in by_platform
             )
-            for platform in runtime.config.platforms
-            if platform.id in by_platform
         )
-    )
+    finally:
+        unchanged.flush()
     outcomes = tuple(o for outcome_list, _ in results for o in outcome_list)
     moved = tuple(m for _, moves in results for m in moves)
     delivery = deliver_pending(runtime) if notify else None
     return RunReport(outcomes, moved, delivery, started, runtime.now())
+
+
+class _UnchangedChecks:
+    """Checks that found the stored text again, written to the store in batches.
+
+    Most checks of a cycle find nothing new; one insert per ``_BATCH`` of them instead of a
+    transaction each. A crash loses at most the last batch of these attempt rows, which
+    hold nothing that is not already stored (the snapshot, the validators it was fetched
+    with); snapshots, changes and alerts are never batched.
+    """
+
+    _BATCH = 200
+
+    def __init__(self, store: SnapshotStore) -> None:
+        self._store = store
+        self._checks: list[UnchangedCheck] = []
+
+    def add(self, check: UnchangedCheck) -> None:
+        self._checks.append(check)
+        if len(self._checks) >= self._BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        checks, self._checks = self._checks, []
+        self._store.record_unchanged_many(checks)
 
 
 def deliver_pending(runtime: Runtime) -> DeliveryReport:
@@ -242,6 +277,7 @@ async def _check_platform(
     platform: Platform,
     docs: Sequence[Document],
     states: Mapping[str, CheckState],
+    unchanged: _UnchangedChecks,
     progress: Callable[[DocumentOutcome], None] | None,
 ) -> tuple[list[DocumentOutcome], list[tuple[Verdict, StoredVerdict | None]]]:
     """Fetch and extract ``docs`` concurrently, then settle each one.
@@ -270,7 +306,7 @@ async def _check_platform(
     for next_item in ready:
         item = await next_item
         outcome, doc_moved = _settle(
-            runtime, platform, item, states[item.doc.id], fresh, fetched_ok
+            runtime, platform, item, states[item.doc.id], unchanged, fresh, fetched_ok
         )
         outcomes.append(outcome)
         moved.extend(doc_moved)
@@ -299,6 +335,7 @@ def _settle(
     platform: Platform,
     item: _Fetched,
     state: CheckState,
+    unchanged: _UnchangedChecks,
     cycle_texts: Mapping[str, str],
     cycle_ok: Mapping[str, bool],
 ) -> tuple[DocumentOutcome, list[tuple[Verdict, StoredVerdict | None]]]:
@@ -338,7 +375,12 @@ def _settle(
     if item.diff is not None:
         item.moved_facts = moved_ids  # every one of them reads this document
     outcome = _store_result(
-        runtime, item, {v.fact_id: v for v in verdicts}, previous_verdicts
+        runtime,
+        item,
+        state,
+        unchanged,
+        {v.fact_id: v for v in verdicts},
+        previous_verdicts,
     )
     if not verdicts:
         return outcome, []
@@ -455,6 +497,8 @@ def _snapshot_ids(
 def _store_result(
     runtime: Runtime,
     item: _Fetched,
+    state: CheckState,
+    unchanged: _UnchangedChecks,
     verdicts: Mapping[str, Verdict],
     previous_verdicts: Mapping[str, StoredVerdict],
 ) -> DocumentOutcome:
@@ -469,9 +513,18 @@ def _store_result(
         return DocumentOutcome(doc.id, "failed", error_kind=kind, error=str(item.error))
     assert item.fetched is not None
     _queue_recovered(runtime, doc, item.failures_before)
-    if item.extracted is None:
-        store.record_unchanged(doc.id, now, item.fetched.validators, not_modified=True)
-        return DocumentOutcome(doc.id, "not_modified")
+    if item.extracted is None or item.extracted.text_sha256 == state.latest_sha256:
+        not_modified = item.extracted is None
+        unchanged.add(
+            UnchangedCheck(
+                doc.id,
+                now,
+                item.fetched.validators,
+                state.latest_snapshot,
+                not_modified,
+            )
+        )
+        return DocumentOutcome(doc.id, "not_modified" if not_modified else "unchanged")
     draft = None
     if item.diff is not None:
         severity = "alert" if item.moved_facts else item.diff.severity
