@@ -6,6 +6,7 @@ import csv
 import difflib
 import html
 import json
+import random
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,9 +19,10 @@ import yaml
 from tests.conftest import CORPUS, DATA
 from watcher.errors import ExtractError
 from watcher.extract import EXTRACTORS, extract
+from watcher.extract.base import clean_text, strip_tracking
 from watcher.extract.markdown import markdown_blocks
 from watcher.models import Clause, Document, Extracted, FetchResult, Validators
-from watcher.text import TopicMatcher, render_blocks, split_clauses
+from watcher.text import TopicMatcher, normalise, render_blocks, split_clauses
 
 PAGES = DATA / "pages"
 MATCHER = TopicMatcher()
@@ -536,3 +538,63 @@ def test_real_corpus_page(document: str, declaration: str, key: str) -> None:
         assert ratio > 0.95, (
             f"{page.name}: {ratio:.3f} similar to the archive's extraction"
         )
+
+
+# ------------------------------------------------------------------------------ clean-up shortcuts
+
+_REFERENCE_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+_REFERENCE_SPACE_BEFORE_PUNCT = re.compile(r"(?<=[\w\"')\]]) +(?=[.,;:!?](?:\s|$))")
+
+
+def _reference_clean_text(raw: str) -> str:
+    """``clean_text`` with every step always run (no pre-checks)."""
+    text = normalise(raw)
+    if not text:
+        return ""
+    if _REFERENCE_PRIVATE_USE.search(text):
+        text = normalise(_REFERENCE_PRIVATE_USE.sub("", text))
+    text = _REFERENCE_SPACE_BEFORE_PUNCT.sub("", text)
+    return strip_tracking(text)
+
+
+_CLEAN_PIECES = [
+    *"ab Z9 .,;:!?\"')]-\n\t",
+    " .",
+    " ,x",
+    "3 : 2",
+    ".png",
+    "\ue000",  # an icon-font glyph
+    "\uf8ff",
+    "\u00a0",
+    "\ufb01",
+    "\uff0e",  # full-width full stop: NFKC makes it "."
+    "\u0301",
+    "e",
+    " http://x.io/a?utm_source=n&id=2 ",
+    "https://x.io/?fbclid=1.",
+]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Policy .",
+        "Policy\u00a0.",  # NFKC makes the space; the mark then follows a space
+        "Policy \uff0e",
+        'a "quote" , then',
+        "a ( x ) : y",
+        "\ue000 Policy",
+        "Caf\ue001e\u0301 .",  # the glyph's removal lets NFKC compose e + accent
+        "\ue000",
+        "see https://e.com/p?utm_source=a&x=1 .",
+    ],
+)
+def test_clean_text_shortcuts_match_every_step_run(raw: str) -> None:
+    assert clean_text(raw) == _reference_clean_text(raw)
+
+
+def test_clean_text_matches_every_step_run_on_random_text() -> None:
+    rng = random.Random(5)
+    for _ in range(3000):
+        raw = "".join(rng.choice(_CLEAN_PIECES) for _ in range(rng.randint(0, 10)))
+        assert clean_text(raw) == _reference_clean_text(raw), repr(raw)

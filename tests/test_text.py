@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import random
+import re
+import unicodedata
+
 import pytest
 
 from tests.conftest import CORPUS, DATA
 from watcher.models import Block
 from watcher.text import (
+    _QUOTES,
     TopicMatcher,
     normalise,
     parse_blocks,
@@ -29,6 +34,58 @@ from watcher.text import (
 )
 def test_normalise_hides_cosmetic_variation(raw: str, expected: str) -> None:
     assert normalise(raw) == expected
+
+
+_REFERENCE_SPACE = re.compile(r"\s+")
+_REFERENCE_BULLET = re.compile(
+    r"^(?:[\u2022\u25e6\u25aa\u25ab\u2023\u2043\u2219\u25cf\u25cb\u00b7*\-]\s+)+"
+)
+
+
+def _reference_normalise(text: str) -> str:
+    """``normalise`` without its fast paths: NFKC, table, regex collapse, bullet regex."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    text = _REFERENCE_SPACE.sub(" ", text).strip()
+    return _REFERENCE_BULLET.sub("", text)
+
+
+# Characters where a shortcut could go wrong: ASCII whitespace beyond " \t\n" (\x1c-\x1f
+# are whitespace too), the one ASCII character of the quote table (the backtick), bullets,
+# characters NFKC rewrites (ligature, full-width letters and bullets, em space, composed
+# accents), zero-width and soft-hyphen characters, non-ASCII whitespace.
+_TRICKY = [
+    *"ab Z09.,;:-*'\"`#",
+    *"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u00a0\u2003\u2028\u3000",
+    *"\u2022\u25cf\u00b7\uff0a\uff0d\u2013\u2019\u201c\uff40",
+    *"\ufb01\uff21\u2126\u00bd\u0301\u00e9\u1100\u1161\u00ad\u200b\ufeff",
+]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "it`s `code`",  # ASCII: the backtick is the only table entry it can hold
+        "a\x1cb\x1dc\x1ed\x1fe\x0bf\x0cg\rh",
+        "  - * item",
+        "-item",
+        "- ",
+        "\uff0a full-width bullet",  # NFKC makes it "*", then a bullet
+        "\u00b7\u00a0dot",
+        "\u3000 \u2003em\u2028line\x85next ",
+        "\ufb01nal \uff21\uff22 e\u0301",
+        "",
+        " \t\n",
+    ],
+)
+def test_normalise_fast_paths_match_the_plain_definition(raw: str) -> None:
+    assert normalise(raw) == _reference_normalise(raw)
+
+
+def test_normalise_matches_the_plain_definition_on_random_text() -> None:
+    rng = random.Random(3)
+    for _ in range(3000):
+        raw = "".join(rng.choice(_TRICKY) for _ in range(rng.randint(0, 12)))
+        assert normalise(raw) == _reference_normalise(raw), repr(raw)
 
 
 def test_blocks_round_trip_through_the_stored_text() -> None:

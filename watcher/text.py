@@ -119,17 +119,23 @@ _QUOTES = str.maketrans(
         "\ufeff": None,
     }
 )
-_SPACE = re.compile(r"\s+")
-_LEADING_BULLET = re.compile(
-    r"^(?:[\u2022\u25e6\u25aa\u25ab\u2023\u2043\u2219\u25cf\u25cb\u00b7*\-]\s+)+"
-)
+_BULLETS = "\u2022\u25e6\u25aa\u25ab\u2023\u2043\u2219\u25cf\u25cb\u00b7*-"
+_LEADING_BULLET = re.compile(f"^(?:[{re.escape(_BULLETS)}]\\s+)+")
+_BULLET_START = frozenset(_BULLETS)
 
 
 def normalise(text: str) -> str:
     """Return ``text`` with cosmetic variation removed (case is kept)."""
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
-    text = _SPACE.sub(" ", text).strip()
-    return _LEADING_BULLET.sub("", text)
+    if text.isascii():  # NFKC leaves ASCII alone; of _QUOTES only the backtick is ASCII
+        if "`" in text:
+            text = text.replace("`", "'")
+    else:
+        text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    # str.split() splits on exactly the characters regex \s matches (str.isspace)
+    text = " ".join(text.split())
+    if text[:1] in _BULLET_START:
+        text = _LEADING_BULLET.sub("", text)
+    return text
 
 
 # ESC-introduced sequences (CSI, OSC, single-char), then any other C0/C1 control but \n and \t.

@@ -48,6 +48,8 @@ _URL = re.compile(r"https?://[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]")
 # A space markup put before punctuation ("<a>Policy</a> ." -> "Policy."); only when the mark
 # ends a word group, so ".png" or "3 : 2" inside a token stays as it is.
 _SPACE_BEFORE_PUNCT = re.compile(r"(?<=[\w\"')\]]) +(?=[.,;:!?](?:\s|$))")
+# What every _SPACE_BEFORE_PUNCT match holds; this literal-first search is ten times faster.
+_PUNCT_AFTER_SPACE = re.compile(" [.,;:!?]")
 # Icon-font glyphs (Font Awesome, IcoMoon...) live in the private-use area and are decoration.
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 
@@ -76,7 +78,8 @@ def clean_text(raw: str) -> str:
     text = normalise(raw)
     if not text:
         return ""
-    if _PRIVATE_USE.search(text):
+    if not text.isascii() and _PRIVATE_USE.search(text):
         text = normalise(_PRIVATE_USE.sub("", text))
-    text = _SPACE_BEFORE_PUNCT.sub("", text)
+    if _PUNCT_AFTER_SPACE.search(text):
+        text = _SPACE_BEFORE_PUNCT.sub("", text)
     return strip_tracking(text)
