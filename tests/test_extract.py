@@ -20,6 +20,7 @@ from tests.conftest import CORPUS, DATA
 from watcher.errors import ExtractError
 from watcher.extract import EXTRACTORS, extract
 from watcher.extract.base import clean_text, strip_tracking
+from watcher.extract.html import _CONSENT_SELECTORS, _CONSENT_WORDS, NOISE_SELECTORS
 from watcher.extract.markdown import markdown_blocks
 from watcher.models import Clause, Document, Extracted, FetchResult, Validators
 from watcher.text import TopicMatcher, normalise, render_blocks, split_clauses
@@ -598,3 +599,24 @@ def test_clean_text_matches_every_step_run_on_random_text() -> None:
     for _ in range(3000):
         raw = "".join(rng.choice(_CLEAN_PIECES) for _ in range(rng.randint(0, 10)))
         assert clean_text(raw) == _reference_clean_text(raw), repr(raw)
+
+
+def test_consent_selectors_run_only_under_their_hint_words() -> None:
+    assert set(_CONSENT_SELECTORS) < set(NOISE_SELECTORS)
+    for selector in _CONSENT_SELECTORS:
+        assert any(word in selector.lower() for word in _CONSENT_WORDS), selector
+
+
+def test_consent_noise_nested_in_hinted_and_plain_elements() -> None:
+    page = """<body><main>
+    <section id="cookies"><h2>Cookies</h2><p>We use cookies to log you in.</p>
+      <div class="x"><div data-testid="COOKIE-MODAL-1">Accept?</div></div></section>
+    <div class="cookie-consent-wrap"><div class="cookie-banner">Hide me</div></div>
+    <div><div id="site-consent-manager">Hide me too</div></div>
+    <div class="consent-notes"><p>Consent is given in settings.</p></div>
+    </main></body>"""
+    result = _run(_doc(select=["main"]), page)
+    assert [b.text for b in result.blocks] == [
+        "We use cookies to log you in.",
+        "Consent is given in settings.",
+    ]

@@ -37,6 +37,26 @@ logger = logging.getLogger(__name__)
 
 # Left out of every page, whatever the selection. Cookie/consent patterns are specific on
 # purpose: a bare [class*=cookie] would also drop the "Cookies" section of a privacy policy.
+_CONSENT_SELECTORS = tuple(
+    f'[{attr}*="{pattern}" i]'
+    for attr in ("id", "class", "data-testid")
+    for pattern in (
+        "cookie-banner",
+        "cookie_banner",
+        "cookiebanner",
+        "cookie-consent",
+        "cookie_consent",
+        "cookieconsent",
+        "cookie-notice",
+        "cookie-bar",
+        "cookie-popup",
+        "cookie-modal",
+        "cookies-banner",
+        "consent-banner",
+        "consent-manager",
+        "consent-modal",
+    )
+)
 NOISE_SELECTORS: tuple[str, ...] = (
     "nav",
     "[role=navigation]",
@@ -47,26 +67,7 @@ NOISE_SELECTORS: tuple[str, ...] = (
     '[aria-hidden="true" i]',
     '[style*="display:none" i]',
     '[style*="display: none" i]',
-    *(
-        f'[{attr}*="{pattern}" i]'
-        for attr in ("id", "class", "data-testid")
-        for pattern in (
-            "cookie-banner",
-            "cookie_banner",
-            "cookiebanner",
-            "cookie-consent",
-            "cookie_consent",
-            "cookieconsent",
-            "cookie-notice",
-            "cookie-bar",
-            "cookie-popup",
-            "cookie-modal",
-            "cookies-banner",
-            "consent-banner",
-            "consent-manager",
-            "consent-modal",
-        )
-    ),
+    *_CONSENT_SELECTORS,
     '[id^="onetrust-" i]',
     '[id^="CybotCookiebot" i]',
     "#usercentrics-root",
@@ -79,7 +80,17 @@ NOISE_SELECTORS: tuple[str, ...] = (
     '[role=region][aria-label*="cookie" i]',
     '[role=alertdialog][aria-label*="cookie" i]',
 )
-_NOISE = ", ".join(NOISE_SELECTORS)
+# The consent selectors are two thirds of the list and of the cost of a noise search, yet each
+# needs its attribute to hold "cookie" or "consent", which few elements do: they run only in
+# the subtrees of such elements.
+_CONSENT = ", ".join(_CONSENT_SELECTORS)
+_CONSENT_WORDS = ("cookie", "consent")
+_CONSENT_HINT = ", ".join(
+    f'[{attr}*="{word}" i]'
+    for attr in ("id", "class", "data-testid")
+    for word in _CONSENT_WORDS
+)
+_NOISE_REST = ", ".join(s for s in NOISE_SELECTORS if s not in _CONSENT_SELECTORS)
 _SKIP_LINK = re.compile(r"\s*skip\s+(?:to\b|navigation\b)", re.IGNORECASE)
 # Page chrome left out only when the whole <body> is read.
 _CHROME = "aside, [role=banner], [role=contentinfo], [role=complementary]"
@@ -101,8 +112,20 @@ def _ancestors(node: LexborNode) -> Iterator[LexborNode]:
         parent = parent.parent
 
 
+def _consent_noise(tree: LexborHTMLParser) -> Iterator[int]:
+    """``_CONSENT`` matches: searched only in the subtrees of ``_CONSENT_HINT`` matches."""
+    searched: set[int] = set()
+    for hint in _css(tree, _CONSENT_HINT):
+        if any(a.mem_id in searched for a in _ancestors(hint)):
+            continue  # inside a subtree already searched
+        searched.add(hint.mem_id)
+        for node in _css(hint, _CONSENT):
+            yield node.mem_id
+
+
 def _noise(tree: LexborHTMLParser) -> set[int]:
-    skip = {node.mem_id for node in _css(tree, _NOISE)}
+    skip = {node.mem_id for node in _css(tree, _NOISE_REST)}
+    skip.update(_consent_noise(tree))
     for link in _css(tree, 'a[href^="#"]'):
         if _SKIP_LINK.match(link.text(deep=True)):
             skip.add(link.mem_id)
