@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,23 @@ def test_readme_starts_with_setup_run_and_test_commands() -> None:
     test_command = blocks[1].split("#")[0].strip()
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert ci.rstrip().splitlines()[-1] == test_command
+
+
+def test_a_check_imports_no_module_it_does_not_use() -> None:
+    """`watcher check` starts without the notifier, the scheduler, the charset detector or
+    the PostgreSQL dialect: each costs tens of milliseconds on every one-off command, and
+    is imported where it is first needed."""
+    probe = (
+        "import sys, watcher.cli; "
+        "print(' '.join(m for m in sys.modules if m.split('.')[0] in "
+        "('apprise', 'apscheduler', 'charset_normalizer', 'alembic') "
+        "or m.startswith('sqlalchemy.dialects.postgresql')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout.split()
+    assert loaded == []

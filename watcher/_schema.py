@@ -22,7 +22,6 @@ from typing import Annotated, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -138,6 +137,9 @@ def _cron(value: Any) -> Any:
             len(fields) == 5
         ):  # crontab also writes Sunday as 7, which from_crontab refuses;
             fields[4] = _SUNDAY_7.sub("6", fields[4])  # 6 keeps the syntax (5-7 -> 5-6)
+        # imported here: only a config with a crontab schedule needs APScheduler to load
+        from apscheduler.triggers.cron import CronTrigger
+
         try:
             CronTrigger.from_crontab(" ".join(fields), timezone="UTC")
         except ValueError as exc:

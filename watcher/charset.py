@@ -13,8 +13,6 @@ import codecs
 import contextlib
 import re
 
-import charset_normalizer
-
 __all__ = ["decode_body"]
 
 # WHATWG: a <meta> charset counts only within the first 1024 bytes; 4 KB tolerates long heads.
@@ -73,6 +71,9 @@ def _detect(body: bytes) -> tuple[str, str] | None:
     Its ranking is unreliable on short Western text (French in Latin-1 came out as cp1257);
     browsers fall back to windows-1252 for English pages, and so do we within a margin.
     """
+    # imported here: few pages need detection, and the detector is slow to import
+    import charset_normalizer
+
     # Web pages are never UTF-16/32 without a BOM (handled before); binary junk often
     # "detects" as such, so only ASCII-compatible guesses count.
     matches = [

@@ -52,7 +52,6 @@ from watcher.models import (
 )
 from watcher.notify.notifiers import Notifier, channel_kind
 from watcher.notify.render import render
-from watcher.schedule import crontab_trigger
 
 __all__ = [
     "DELIVERY_LEASE",
@@ -282,6 +281,9 @@ def _digest_time(channel: Channel, created_at: datetime) -> datetime | None:
             "%s: digest mode without digest_every; sending at once", channel.name
         )
         return None
+    # imported here: APScheduler is the daemon's; a one-off check needs it only for digests
+    from watcher.schedule import crontab_trigger
+
     try:
         zone = ZoneInfo(channel.timezone)
         # crontab's weekday numbers (1-5 = Mon-Fri), not APScheduler's (0 = Monday)

@@ -20,9 +20,6 @@ from collections.abc import Sequence
 from typing import ClassVar, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import apprise
-from apprise.exception import AppriseException
-
 from watcher.errors import NotifyError
 from watcher.models import Channel
 from watcher.notify.render import ChannelKind, Message, render_test
@@ -69,34 +66,25 @@ def channel_kind(url: str) -> ChannelKind:
     return "text"
 
 
-_FORMATS = {
-    "html": apprise.NotifyFormat.HTML,
-    "markdown": apprise.NotifyFormat.MARKDOWN,
-    "text": apprise.NotifyFormat.TEXT,
-}
-_TYPES = {
-    "info": apprise.NotifyType.INFO,
-    "success": apprise.NotifyType.SUCCESS,
-    "warning": apprise.NotifyType.WARNING,
-    "failure": apprise.NotifyType.FAILURE,
-}
-
-
 class AppriseNotifier:
     """Send through apprise. A fresh ``Apprise`` per send, so threads share nothing."""
 
     kind: ClassVar[str] = "apprise"
 
-    def __init__(self) -> None:
-        self._asset = apprise.AppriseAsset(
-            app_id="policy-watcher",
-            app_desc="policy-watcher: terms and policy changes",
-            app_url="https://github.com/policy-watcher/policy-watcher",
-        )
-
     def send(self, channel: Channel, message: Message) -> None:
         """Raises NotifyError when the URL is not an apprise URL or the service refused."""
-        app = apprise.Apprise(asset=self._asset)
+        # imported on the first send: apprise loads its ~170 service modules, and most
+        # checks send nothing
+        import apprise
+        from apprise.exception import AppriseException
+
+        app = apprise.Apprise(
+            asset=apprise.AppriseAsset(
+                app_id="policy-watcher",
+                app_desc="policy-watcher: terms and policy changes",
+                app_url="https://github.com/policy-watcher/policy-watcher",
+            )
+        )
         if not app.add(channel.url):
             raise NotifyError(
                 f"{channel.name}: not a usable apprise URL (check its scheme and tokens)"
@@ -105,8 +93,9 @@ class AppriseNotifier:
             result = app.notify(
                 body=message.body,
                 title=message.title,
-                body_format=_FORMATS[message.body_format],
-                notify_type=_TYPES[message.level],
+                # our names are apprise's NotifyFormat and NotifyType values
+                body_format=message.body_format,
+                notify_type=message.level,
             )
         except AppriseException as exc:
             raise NotifyError(

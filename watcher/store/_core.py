@@ -15,9 +15,9 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,6 +33,17 @@ __all__ = ["StoreCore"]
 TEXT_CACHE_SIZE = 256
 
 
+def _upsert_for(dialect: str) -> Any:
+    """The INSERT with ON CONFLICT of ``dialect``; only that dialect's module is imported."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
 class StoreCore:
     """The engine, sessions and text cache every part of the store uses."""
 
@@ -40,8 +51,7 @@ class StoreCore:
         self._root = Path(snapshots_dir).absolute()
         self._engine = _engine.create_engine(url)
         self._url = self._engine.url.render_as_string(hide_password=True)
-        is_pg = self._engine.dialect.name == "postgresql"
-        self._insert = postgresql.insert if is_pg else sqlite.insert
+        self._insert = _upsert_for(self._engine.dialect.name)
         self._reader = sessionmaker(self._engine, expire_on_commit=False)
         self._writer = sessionmaker(
             self._engine.execution_options(watcher_write=True), expire_on_commit=False
