@@ -81,6 +81,12 @@ def test_normalise_fast_paths_match_the_plain_definition(raw: str) -> None:
     assert normalise(raw) == _reference_normalise(raw)
 
 
+def test_normalise_replaces_every_quote_table_character() -> None:
+    for code in _QUOTES:
+        for raw in (f"a{chr(code)}b", f"\u00e9 a{chr(code)}b", f"{chr(code)}`"):
+            assert normalise(raw) == _reference_normalise(raw), repr(raw)
+
+
 def test_normalise_matches_the_plain_definition_on_random_text() -> None:
     rng = random.Random(3)
     for _ in range(3000):
