@@ -1,4 +1,4 @@
-"""Benchmark one `watcher check` cycle over 1,000 generated ~140 KB policy pages.
+"""Benchmark `watcher check` cycles over 1,000 generated ~140 KB policy pages.
 
 The pages (header, nav, cookie banner, scripts, a long <main> of sections and paragraphs) are
 served from a local HTTP server in its own process that honours ETag / If-None-Match and
@@ -11,11 +11,21 @@ Last-Modified / If-Modified-Since. Then:
   cycle 3   nothing changed (every fetch a 304)
 
 Each cycle runs `watcher check --no-notify` in a subprocess; reported per cycle: wall time,
-CPU time (user+sys of the child), peak RSS, bytes added under the state directory, and for
-cycle 2 the substantive changes found (of 50) and the cosmetic false alarms (of 50).
+CPU time (user+sys of the child), peak RSS, bytes added to the snapshot files and to the
+database, and for cycle 2 the substantive changes found (of 50) and the cosmetic false
+alarms (of 50). With --urlwatch, urlwatch 2.29 runs the same three cycles on the same pages
+right after each of ours, and the CPU ratio is printed.
+
+Both tools run from byte-compiled modules, as an installed package does: the bench runs
+`compileall` over `watcher/` first (an editable install under PYTHONDONTWRITEBYTECODE would
+otherwise compile the package on every command and count it as the cycle's CPU).
+
+Two floor rows put the figures in proportion: the CPU of starting the command at all
+(`python -c "import watcher.cli"`), and of httpx alone making the 1,000 conditional GETs of
+a nothing-changed cycle (one pooled AsyncClient, nothing else).
 
     python bench/bench_check.py                   # policy-watcher only
-    python bench/bench_check.py --urlwatch        # also urlwatch 2.29, in a throwaway venv
+    python bench/bench_check.py --urlwatch        # also urlwatch 2.29 (venv kept in bench/out/)
     python bench/bench_check.py --docs 200        # a smaller run
 """
 
@@ -240,23 +250,29 @@ class Cycle:
     wall: float
     cpu: float
     peak_rss_mb: float
-    bytes_added: int
+    files_added: int  # snapshot files (raw bodies, texts)
+    db_added: int  # the database (and its WAL)
     stdout: str
 
 
-def _dir_size(path: Path) -> int:
-    return (
-        sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-        if path.exists()
-        else 0
+def _dir_size(path: Path, *, suffixes: tuple[str, ...] = ()) -> int:
+    if not path.exists():
+        return 0
+    return sum(
+        p.stat().st_size
+        for p in path.rglob("*")
+        if p.is_file() and (not suffixes or p.name.endswith(suffixes))
     )
+
+
+_DB_FILES = (".db", ".db-wal", ".db-shm")
 
 
 def run_measured(
     cmd: list[str], state: Path, name: str, env: dict[str, str] | None = None
 ) -> Cycle:
     """Run cmd in a fresh child and measure it alone (a wrapper reports its own rusage)."""
-    before = _dir_size(state)
+    total, db = _dir_size(state), _dir_size(state, suffixes=_DB_FILES)
     wrapper = [
         sys.executable,
         "-c",
@@ -269,12 +285,14 @@ def run_measured(
     ]
     proc = subprocess.run(wrapper, capture_output=True, text=True, env=env, check=True)
     data = json.loads(proc.stdout.strip().splitlines()[-1])
+    db_added = _dir_size(state, suffixes=_DB_FILES) - db
     return Cycle(
         name,
         data["wall"],
         data["cpu"],
         data["rss"] / 1024,
-        _dir_size(state) - before,
+        _dir_size(state) - total - db_added,
+        db_added,
         data["out"],
     )
 
@@ -325,15 +343,57 @@ def changes_after(config: Path, since_id: int) -> list[dict[str, object]]:
     return [c for c in json.loads(out) if int(c["id"]) > since_id]  # type: ignore[call-overload]
 
 
+# --------------------------------------------------------------------------- floors
+
+_HTTPX_ALONE = """
+import asyncio, sys, httpx
+port, count = int(sys.argv[1]), int(sys.argv[2])
+etags = sys.argv[3].split(",")
+async def main():
+    async with httpx.AsyncClient() as client:
+        for i in range(count):
+            url = f"http://127.0.0.1:{port}/{i}"
+            async with client.stream("GET", url, headers={"If-None-Match": etags[i]}) as r:
+                await r.aread()
+asyncio.run(main())
+"""
+
+
+def floor_cycles(pages_dir: Path, port: int, docs: int, root: Path) -> list[Cycle]:
+    """What any such command pays: starting up, and httpx's own conditional GETs."""
+    etags = [
+        '"' + hashlib.md5((pages_dir / f"{i}.html").read_bytes()).hexdigest() + '"'
+        for i in range(docs)
+    ]
+    startup = [sys.executable, "-c", "import watcher.cli"]
+    httpx_alone = [
+        sys.executable,
+        "-c",
+        _HTTPX_ALONE,
+        str(port),
+        str(docs),
+        ",".join(etags),
+    ]
+    return [
+        run_measured(startup, root, "import watcher.cli"),
+        run_measured(httpx_alone, root, f"httpx alone, {docs} 304s"),
+    ]
+
+
 # --------------------------------------------------------------------------- urlwatch
 
+URLWATCH_VENV = ROOT / "bench" / "out" / "urlwatch-2.29"
 
-def urlwatch_setup(root: Path) -> Path:
-    venv = root / "urlwatch-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+
+def urlwatch_setup() -> Path:
+    """urlwatch 2.29 in a venv of its own under bench/out/ (kept for the next run)."""
+    urlwatch = URLWATCH_VENV / "bin" / "urlwatch"
+    if urlwatch.exists():
+        return urlwatch
+    subprocess.run([sys.executable, "-m", "venv", str(URLWATCH_VENV)], check=True)
     subprocess.run(
         [
-            str(venv / "bin" / "pip"),
+            str(URLWATCH_VENV / "bin" / "pip"),
             "install",
             "--quiet",
             "urlwatch==2.29",
@@ -344,7 +404,7 @@ def urlwatch_setup(root: Path) -> Path:
         ],
         check=True,
     )
-    return venv / "bin" / "urlwatch"
+    return urlwatch
 
 
 def urlwatch_files(root: Path, port: int, docs: int) -> list[str]:
@@ -380,6 +440,58 @@ def urlwatch_changed(stdout: str) -> set[str]:
 # --------------------------------------------------------------------------- main
 
 
+@dataclass
+class Edits:
+    cosmetic: set[int]
+    substantive: set[int]
+
+
+def edit_tenth(
+    pages: list[dict[str, object]], pages_dir: Path, rng: random.Random
+) -> Edits:
+    """Edit 10% of the pages (half cosmetically, half in a clause) and rewrite them."""
+    chosen = rng.sample(range(len(pages)), max(2, len(pages) // 10))
+    edits = Edits(set(chosen[: len(chosen) // 2]), set(chosen[len(chosen) // 2 :]))
+    for n, index in enumerate(sorted(edits.cosmetic)):
+        cosmetic_edit(pages[index], COSMETIC_EDITS[n % len(COSMETIC_EDITS)])
+    for index in edits.substantive:
+        substantive_edit(pages[index], rng)
+    time.sleep(1.1)  # a new Last-Modified second for the edited files
+    for index in chosen:
+        (pages_dir / f"{index}.html").write_bytes(render_page(pages[index]))
+    return edits
+
+
+def found_and_false(raised: set[str], edits: Edits) -> tuple[int, int]:
+    return (
+        len({f"p{i}" for i in edits.substantive} & raised),
+        len({f"p{i}" for i in edits.cosmetic} & raised),
+    )
+
+
+def print_table(results: list[tuple[str, Cycle]]) -> None:
+    print(
+        f"\n{'tool':15} {'cycle':26} {'wall s':>7} {'cpu s':>7} {'peak MB':>8}"
+        f" {'files added':>12} {'db added':>10}"
+    )
+    for tool, c in results:
+        print(
+            f"{tool:15} {c.name:26} {c.wall:7.2f} {c.cpu:7.2f} {c.peak_rss_mb:8.0f}"
+            f" {c.files_added:12,} {c.db_added:10,}"
+        )
+
+
+def print_ratios(results: list[tuple[str, Cycle]]) -> None:
+    ours = {c.name: c for tool, c in results if tool == "policy-watcher"}
+    theirs = {c.name: c for tool, c in results if tool == "urlwatch"}
+    for name, cycle in ours.items():
+        if name in theirs and theirs[name].cpu > 0:
+            print(
+                f"cpu {name}: policy-watcher {cycle.cpu:.2f} s / urlwatch "
+                f"{theirs[name].cpu:.2f} s = {cycle.cpu / theirs[name].cpu:.2f}"
+            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -388,11 +500,15 @@ def main() -> int:
     parser.add_argument(
         "--urlwatch",
         action="store_true",
-        help="also run urlwatch 2.29 (pip, throwaway venv)",
+        help="also run urlwatch 2.29 (pip, in a venv kept under bench/out/)",
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(ROOT / "watcher")], check=True
+    )
+    uw_bin = urlwatch_setup() if args.urlwatch else None
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         pages_dir = root / "pages"
@@ -409,76 +525,50 @@ def main() -> int:
             time.sleep(0.05)
         port = int(port_file.read_text())
         config = write_watcher_config(root, port, args.docs)
-        uw_args: list[str] = []
-        uw_bin: Path | None = None
-        if args.urlwatch:
-            uw_bin = urlwatch_setup(root)
-            uw_args = urlwatch_files(root, port, args.docs)
-        try:
-            results: list[tuple[str, Cycle]] = []
-            results.append(
-                ("policy-watcher", watcher_cycle(config, root, "1 baseline"))
-            )
+        uw_args = urlwatch_files(root, port, args.docs) if uw_bin else []
+        results: list[tuple[str, Cycle]] = []
+
+        def cycle(name: str) -> Cycle:
+            ours = watcher_cycle(config, root, name)
+            results.append(("policy-watcher", ours))
             if uw_bin:
-                results.append(
-                    (
-                        "urlwatch",
-                        run_measured(
-                            [str(uw_bin), *uw_args], root / "uw", "1 baseline"
-                        ),
-                    )
-                )
+                theirs = run_measured([str(uw_bin), *uw_args], root / "uw", name)
+                results.append(("urlwatch", theirs))
+            return ours
+
+        try:
+            cycle("1 baseline")
             last_id = max([0, *(int(c["id"]) for c in changes_after(config, 0))])  # type: ignore[call-overload]
-
-            chosen = rng.sample(range(args.docs), max(2, args.docs // 10))
-            cosmetic_ids = set(chosen[: len(chosen) // 2])
-            substantive_ids = set(chosen[len(chosen) // 2 :])
-            for n, index in enumerate(sorted(cosmetic_ids)):
-                cosmetic_edit(pages[index], COSMETIC_EDITS[n % len(COSMETIC_EDITS)])
-            for index in substantive_ids:
-                substantive_edit(pages[index], rng)
-            time.sleep(1.1)  # a new Last-Modified second for the edited files
-            for index in chosen:
-                (pages_dir / f"{index}.html").write_bytes(render_page(pages[index]))
-
-            cycle2 = watcher_cycle(config, root, "2 ten percent changed")
-            results.append(("policy-watcher", cycle2))
-            found = changes_after(config, last_id)
+            edits = edit_tenth(pages, pages_dir, rng)
+            cycle2 = cycle("2 ten percent changed")
             raised = {
                 str(c["document"]).split("/")[1]
-                for c in found
+                for c in changes_after(config, last_id)
                 if c["severity"] != "cosmetic"
             }
-            substantive_found = len({f"p{i}" for i in substantive_ids} & raised)
-            false_alarms = len({f"p{i}" for i in cosmetic_ids} & raised)
-            if uw_bin:
-                uw2 = run_measured(
-                    [str(uw_bin), *uw_args], root / "uw", "2 ten percent changed"
-                )
-                results.append(("urlwatch", uw2))
-                uw_raised = urlwatch_changed(uw2.stdout)
-                uw_found = len({f"p{i}" for i in substantive_ids} & uw_raised)
-                uw_false = len({f"p{i}" for i in cosmetic_ids} & uw_raised)
-            results.append(
-                ("policy-watcher", watcher_cycle(config, root, "3 nothing changed"))
-            )
+            found, false_alarms = found_and_false(raised, edits)
+            cycle("3 nothing changed")
+            floors = floor_cycles(pages_dir, port, args.docs, root)
+            results.extend(("floor", c) for c in floors)
         finally:
             server.terminate()
+        print_table(results)
+        print()
+        print_ratios(results)
         print(
-            f"\n{'tool':15} {'cycle':22} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} {'bytes added':>12}"
-        )
-        for tool, c in results:
-            print(
-                f"{tool:15} {c.name:22} {c.wall:7.1f} {c.cpu:7.1f} {c.peak_rss_mb:8.0f} {c.bytes_added:12,}"
-            )
-        print(
-            f"\npolicy-watcher cycle 2: {substantive_found}/{len(substantive_ids)} substantive changes found, "
-            f"{false_alarms}/{len(cosmetic_ids)} cosmetic edits raised (false alarms); "
-            f"{cycle2.bytes_added / max(1, len(chosen)):,.0f} bytes stored per changed page"
+            f"\npolicy-watcher cycle 2: {found}/{len(edits.substantive)} substantive changes found, "
+            f"{false_alarms}/{len(edits.cosmetic)} cosmetic edits raised (false alarms); "
+            f"{cycle2.files_added / max(1, len(edits.substantive)):,.0f} snapshot-file bytes per "
+            "substantive change"
         )
         if uw_bin:
+            uw2 = next(
+                c for t, c in results if t == "urlwatch" and c.name == cycle2.name
+            )
+            uw_found, uw_false = found_and_false(urlwatch_changed(uw2.stdout), edits)
             print(
-                f"urlwatch cycle 2: {uw_found}/{len(substantive_ids)} found, {uw_false}/{len(cosmetic_ids)} false alarms"
+                f"urlwatch cycle 2: {uw_found}/{len(edits.substantive)} found, "
+                f"{uw_false}/{len(edits.cosmetic)} false alarms"
             )
     return 0
 
