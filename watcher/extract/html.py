@@ -116,8 +116,10 @@ def _consent_noise(tree: LexborHTMLParser) -> Iterator[int]:
     """``_CONSENT`` matches: searched only in the subtrees of ``_CONSENT_HINT`` matches."""
     searched: set[int] = set()
     for hint in _css(tree, _CONSENT_HINT):
-        if any(a.mem_id in searched for a in _ancestors(hint)):
-            continue  # inside a subtree already searched
+        # lexbor lists a node once per selector it matches, and a hint inside a subtree
+        # already searched needs no search of its own
+        if searched & {hint.mem_id, *(a.mem_id for a in _ancestors(hint))}:
+            continue
         searched.add(hint.mem_id)
         for node in _css(hint, _CONSENT):
             yield node.mem_id

@@ -211,10 +211,18 @@ class _Walker:
         if not self._parts:
             return
         raw = self._take()
-        pieces = _PARAGRAPH_BREAK.split(raw) if _BREAK in raw else [raw]
-        texts = [t for t in (clean_text(p.replace(_BREAK, " ")) for p in pieces) if t]
-        if not texts:
-            return
+        if _BREAK in raw:
+            cleaned = (
+                clean_text(p.replace(_BREAK, " ")) for p in _PARAGRAPH_BREAK.split(raw)
+            )
+            texts = [t for t in cleaned if t]
+            if not texts:
+                return
+        else:
+            text = clean_text(raw)
+            if not text:
+                return
+            texts = [text]
         if (
             tag == "p"
             and len(texts) == 1
