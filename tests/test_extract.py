@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import difflib
 import html
+import importlib
 import json
 import random
 import re
@@ -22,7 +23,8 @@ from watcher.extract import EXTRACTORS, extract
 from watcher.extract.base import clean_text, strip_tracking
 from watcher.extract.html import _CONSENT_SELECTORS, _CONSENT_WORDS, NOISE_SELECTORS
 from watcher.extract.markdown import markdown_blocks
-from watcher.models import Clause, Document, Extracted, FetchResult, Validators
+from watcher.extract.remove import literal_head, remove_text
+from watcher.models import Block, Clause, Document, Extracted, FetchResult, Validators
 from watcher.text import TopicMatcher, normalise, render_blocks, split_clauses
 
 PAGES = DATA / "pages"
@@ -620,3 +622,101 @@ def test_consent_noise_nested_in_hinted_and_plain_elements() -> None:
         "We use cookies to log you in.",
         "Consent is given in settings.",
     ]
+
+
+# ------------------------------------------------------------------------------ remove_text pre-check
+
+
+@pytest.mark.parametrize(
+    ("pattern", "head"),
+    [
+        (r"updated \d+ \w+ ago", "updated "),
+        (r"^Did this answer your question\?", "did this answer your question"),
+        (r"updated (over )?(a|an|\d+) [a-z]+ ago", "updated "),
+        ("colou?r", "colo"),  # the quantifier makes the "u" optional
+        ("ab{2}", "a"),
+        ("ab*", "a"),
+        ("a*", ""),
+        ("caf\u00e9 terms", "caf"),  # non-ASCII letters fold in ways lower() does not
+        ("a|b", ""),
+        ("written by|edited", ""),
+        ("ab(c|d)", "ab"),
+        (r"ab\|c", "ab"),
+        ("ab[|(]|c", ""),  # "|" and "(" inside a class are members
+        ("ab[](]x|c", ""),  # "]" first in a class is a member: the "(" is too
+        ("ab[^](]x|c", ""),
+        ("ab(?#(|)|c", ""),  # a comment ends at the first ")"
+        ("ab(?x: ( )|c", ""),  # verbose: whitespace and "#..." mean nothing
+        ("(?i)ab", ""),
+        (r"\bab", ""),
+        ("^", ""),
+    ],
+)
+def test_literal_head(pattern: str, head: str) -> None:
+    assert literal_head(pattern) == head
+
+
+_PATTERN_ATOMS = [
+    *("updated", "Updated ", "ago", "k", "s", "a", " "),
+    *("caf\u00e9", "\u212a", "\u017f"),  # Kelvin sign and long s match k and s
+    *(r"\d+", r"\w+", "[a-z]+", "[^.]{1,9}", ".*", r"\?", r"\|", r"\(", "$", r"\b"),
+    *("(over )?", "(a|an|\\d+)", "(?:x|k)", "[|(]", "[]|]", "|", "s?", "k*", "{2}"),
+    *("(?i:days)", "(?#c|)", "(?x: a | b )", "(?=ago)", "(?<!x)ago", "(?(1)a|b)"),
+]
+_TEXT_WORDS = [
+    *("updated", "Updated", "UPDATED", "3", "days", "ago", "a", "an", "over", "x", "K"),
+    *("k", "s", "caf\u00e9", "CAF\u00c9", "\u212a", "\u017f", "|", "(", "?", "."),
+]
+
+
+def _random_pattern(rng: random.Random) -> str:
+    while True:
+        atoms = rng.choices(_PATTERN_ATOMS, k=rng.randint(1, 4))
+        pattern = ("^" if rng.random() < 0.3 else "") + "".join(atoms)
+        try:
+            re.compile(pattern, re.IGNORECASE)
+        except re.error:
+            continue
+        return pattern
+
+
+def test_literal_head_is_a_prefix_of_the_parsed_pattern() -> None:
+    """The head is never more than the literal run ``re`` itself parses at the start."""
+    parser = importlib.import_module("re._parser")
+    rng = random.Random(11)
+    for _ in range(3000):
+        pattern = _random_pattern(rng)
+        head = literal_head(pattern)
+        if not head:
+            continue
+        literal = ""
+        for op, arg in parser.parse(pattern, re.IGNORECASE).data:
+            if str(op) == "AT" and not literal:
+                continue
+            if str(op) != "LITERAL":
+                break
+            literal += chr(arg)
+        assert literal.lower().startswith(head), pattern
+
+
+def test_remove_text_matches_every_pattern_run_on_every_block() -> None:
+    rng = random.Random(13)
+    for _ in range(1500):
+        patterns = [
+            re.compile(_random_pattern(rng), re.IGNORECASE)
+            for _ in range(rng.randint(1, 3))
+        ]
+        blocks = [
+            Block((), " ".join(rng.choices(_TEXT_WORDS, k=rng.randint(1, 10))))
+            for _ in range(4)
+        ]
+        expected = []
+        for block in blocks:
+            text = block.text
+            for pattern in patterns:
+                text = pattern.sub("", text)
+            if text == block.text:
+                expected.append(block)
+            elif clean_text(text):
+                expected.append(Block((), clean_text(text)))
+        assert remove_text(blocks, patterns) == expected, [p.pattern for p in patterns]

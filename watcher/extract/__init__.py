@@ -7,7 +7,7 @@
    ``doc.select``/``doc.remove`` apply to HTML: a page, or the HTML held in a JSON field.
 2. ``doc.remove_text`` regexes (case-insensitive) delete what they match from each block; a
    block left empty is dropped ("Updated over a week ago", "Did this answer your question?").
-   They apply to block text, not to heading paths.
+   They apply to block text, not to heading paths (``remove``).
 3. ``.text = text.render_blocks(blocks)`` (what is stored and hashed) and ``.text_sha256``.
    Clauses and their topics are not made here: a check only needs them for the few blocks
    that changed (``compare``), and ``watcher extract`` asks ``text.split_clauses`` itself.
@@ -29,12 +29,13 @@ import logging
 import re
 
 from watcher.errors import ExtractError
-from watcher.extract.base import Extractor, clean_text
+from watcher.extract.base import Extractor
 from watcher.extract.html import HtmlExtractor
 from watcher.extract.json_field import JsonExtractor
 from watcher.extract.markdown import MarkdownExtractor
 from watcher.extract.plain import TextExtractor
-from watcher.models import Block, Document, Extracted, FetchResult
+from watcher.extract.remove import remove_text
+from watcher.models import Document, Extracted, FetchResult
 from watcher.text import render_blocks, sha256_text
 
 __all__ = [
@@ -65,24 +66,6 @@ def _compile(pattern: str, what: str) -> re.Pattern[str]:
         raise ExtractError(f"invalid {what} regex {pattern!r}: {exc}") from exc
 
 
-def _remove_text(blocks: list[Block], patterns: tuple[str, ...]) -> list[Block]:
-    if not patterns:
-        return blocks
-    compiled = [_compile(p, "remove_text") for p in patterns]
-    kept: list[Block] = []
-    for block in blocks:
-        text = block.text
-        for pattern in compiled:
-            text = pattern.sub("", text)
-        if text != block.text:
-            text = clean_text(text)
-            if not text:
-                continue
-            block = Block(block.heading, text)
-        kept.append(block)
-    return kept
-
-
 def _version_date(marker: str | None, text: str) -> str | None:
     if not marker:
         return None
@@ -104,7 +87,9 @@ def extract(doc: Document, fetched: FetchResult) -> Extracted:
     extractor = EXTRACTORS.get(doc.format)
     if extractor is None:
         raise ExtractError(f"no extractor for format {doc.format!r}")
-    blocks = _remove_text(extractor(doc).blocks(fetched), doc.remove_text)
+    blocks = extractor(doc).blocks(fetched)
+    removals = [_compile(p, "remove_text") for p in doc.remove_text]
+    blocks = remove_text(blocks, removals)
     if not blocks:
         raise ExtractError("selector broke: no text extracted")
     text = render_blocks(blocks)
