@@ -19,7 +19,7 @@ import yaml
 
 from tests.conftest import CORPUS, DATA
 from watcher.errors import ExtractError
-from watcher.extract import EXTRACTORS, extract
+from watcher.extract import EXTRACTORS, extract, walk
 from watcher.extract.base import clean_text, strip_tracking
 from watcher.extract.html import _CONSENT_SELECTORS, _CONSENT_WORDS, NOISE_SELECTORS
 from watcher.extract.markdown import markdown_blocks
@@ -720,3 +720,36 @@ def test_remove_text_matches_every_pattern_run_on_every_block() -> None:
             elif clean_text(text):
                 expected.append(Block((), clean_text(text)))
         assert remove_text(blocks, patterns) == expected, [p.pattern for p in patterns]
+
+
+# ------------------------------------------------------------------------------ layout rows
+
+_LAYOUT_TABLE = """<body><main><table>
+<tr><th>Plan</th><th>Price</th></tr>
+<tr><td>Basic</td><td>$10</td></tr>
+<tr><td><h3>Section in a layout cell</h3><p>Cell prose.</p></td></tr>
+<tr><td><table><tr><td>Inner</td><td>row</td></tr></table></td><td>outer</td></tr>
+<tr><td><span role="heading" aria-level="4">Role heading</span> text</td></tr>
+<tbody><tr><td>Pro</td><td>$60</td></tr></tbody>
+</table></main>
+<table class="second"><tr><td>Second</td><td>root</td></tr>
+<tr><td><h2>Layout</h2></td></tr></table></body>"""
+
+
+@pytest.mark.parametrize(
+    "select", [["main"], [], ["tr"], ["main, table.second"], ["td"]], ids=str
+)
+def test_layout_rows_found_one_by_one_or_all_at_once(
+    select: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = _doc(select=select)
+    results = []
+    for asked_alone in (0, 2, 10**6):  # search the root at once, after 2 rows, never
+        monkeypatch.setattr(walk, "_ROWS_ASKED_ALONE", asked_alone)
+        results.append(_run(doc, _LAYOUT_TABLE).blocks)
+    assert results[0] == results[1] == results[2]
+    if select == ["main"]:
+        texts = [b.text for b in results[0]]
+        assert "Basic | $10" in texts
+        assert "Inner | row" in texts
+        assert "Cell prose." in texts

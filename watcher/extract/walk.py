@@ -54,6 +54,9 @@ _BOLD_TAGS = frozenset({"b", "strong"})
 _NESTING_TAGS = frozenset({"li", "dd", "dt", "td", "th", "blockquote", "caption"})
 # A table row holding one of these is page layout, not data: its cells are read as blocks.
 _LAYOUT_MARKERS = "h1, h2, h3, h4, h5, h6, table, [role=heading]"
+# Rows asked one by one (a css_first each, ~5 us) before one search of the whole root for the
+# layout rows (~0.1-0.3 ms on a large page) costs less: few pages have tables this long.
+_ROWS_ASKED_ALONE = 32
 # Longest all-bold paragraph still read as a heading; longer ones are emphasised prose.
 _PSEUDO_HEADING_MAX = 80
 _BREAK = "\x00"  # a <br>; the parser never leaves NUL in text, so it cannot collide
@@ -86,10 +89,14 @@ class _Walker:
         self._gap = self._gap_open = False
         self._dt: str | None = None
         self._dt_used = False
+        self._root: LexborNode | None = None
+        self._rows_asked = 0
+        self._layout_rows: set[int] | None = None  # of self._root, once searched
 
     def run(self, roots: Iterable[LexborNode]) -> list[Block]:
         for root in roots:
             self._flush(None)
+            self._root, self._rows_asked, self._layout_rows = root, 0, None
             self._walk(root)
         self._flush(None)
         self._end_dt()
@@ -141,7 +148,7 @@ class _Walker:
             self._flush(None)
             self._mode, self._heading_level = _HEADING, level
             return _HEADING
-        if tag == "tr" and node.css_first(_LAYOUT_MARKERS) is None:
+        if tag == "tr" and not self._layout_row(node):
             self._flush(None)
             self._mode, self._cells, self._in_cell = _ROW, [], False
             return _ROW
@@ -152,6 +159,16 @@ class _Walker:
                 return _NESTED
             return _BLOCK
         return self._inline(tag)
+
+    def _layout_row(self, row: LexborNode) -> bool:
+        """Whether table row ``row`` holds a heading or a table (is page layout, not data)."""
+        if self._layout_rows is None and self._rows_asked < _ROWS_ASKED_ALONE:
+            self._rows_asked += 1
+            return row.css_first(_LAYOUT_MARKERS) is not None
+        if self._layout_rows is None:
+            assert self._root is not None
+            self._layout_rows = _rows_holding(self._root, _LAYOUT_MARKERS)
+        return row.mem_id in self._layout_rows
 
     def _inline(self, tag: str) -> int:
         if self._gap:
@@ -277,6 +294,22 @@ class _Walker:
             cells.pop()
         if any(cells):
             self._emit(" | ".join(cells), "tr")
+
+
+def _rows_holding(root: LexborNode, selector: str) -> set[int]:
+    """``mem_id``s of the ``tr``s in ``root`` (itself included) with a ``selector`` match in
+    their subtree, themselves included: what ``tr.css_first(selector)`` finds, for all rows."""
+    root_id = root.mem_id
+    rows: set[int] = set()
+    seen: set[int] = set()  # a node seen had its ancestors up to root seen too
+    for match in root.css(selector):
+        node: LexborNode | None = match
+        while node is not None and node.mem_id not in seen:
+            seen.add(node.mem_id)
+            if node.tag == "tr":
+                rows.add(node.mem_id)
+            node = None if node.mem_id == root_id else node.parent
+    return rows
 
 
 def _looks_like_heading(text: str) -> bool:
