@@ -52,6 +52,9 @@ class LocalServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body leave in one send: written apart, a kept-alive connection
+            # waits out the client's delayed ACK (~40 ms) on every response
+            wbufsize = 1 << 16
 
             def do_GET(self) -> None:
                 request = Request(

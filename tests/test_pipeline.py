@@ -212,3 +212,58 @@ facts:
         assert [e.event.kind for e in store.pending_events()] == []
     finally:
         store.close()
+
+
+def test_a_cycle_over_many_documents_of_one_host(
+    tmp_path: Path, http_server: LocalServer, clock: FixedClock
+) -> None:
+    """One connection for the whole cycle; every check recorded, the unchanged ones in
+    batches; a body that changed only in its markup is "unchanged", not a new snapshot."""
+    count = 230  # more than one batch of unchanged checks
+    page = "<html><body><main><h1>Terms {n}</h1><p>{text}</p></main></body></html>"
+    text = "You keep the rights to what you make here; we only show it back to you."
+    urls = [
+        http_server.set(f"/t{n}", page.format(n=n, text=text)) for n in range(count)
+    ]
+    directory = tmp_path / "config"
+    (directory / "platforms").mkdir(parents=True)
+    (directory / "watcher.yaml").write_text(
+        f"storage: {{url: 'sqlite:///{tmp_path}/w.db', snapshots_dir: '{tmp_path}/snaps'}}\n"
+        "fetch: {timeout: 2s, per_host_interval: 0s, retries: 0}\n",
+        encoding="utf-8",
+    )
+    documents = "\n".join(
+        f"  t{n}: {{type: terms_of_service, url: '{url}', select: [main], min_chars: 40}}"
+        for n, url in enumerate(urls)
+    )
+    (directory / "platforms" / "many.yaml").write_text(
+        f"name: Many\ndocuments:\n{documents}\n", encoding="utf-8"
+    )
+    config = load_config(directory, environ={})
+    store = SnapshotStore(
+        config.settings.storage.url, config.settings.storage.snapshots_dir
+    )
+    runtime = pipeline.Runtime(
+        config, store, None, LogNotifier(), TopicMatcher(), clock
+    )
+    try:
+        first = pipeline.run_once(runtime, notify=False)
+        assert {o.outcome for o in first.outcomes} == {"baseline"}
+        assert len({r.client_port for r in http_server.requests}) == 1
+
+        # new markup, same text: fetched in full (a new ETag), stored as nothing new
+        http_server.set("/t7", page.format(n=7, text=text).replace("<p>", "<p  >"))
+        clock.advance(hours=1)
+        second = pipeline.run_once(runtime, notify=False)
+        outcomes = {o.doc_id: o.outcome for o in second.outcomes}
+        assert outcomes.pop("many/t7") == "unchanged"
+        assert set(outcomes.values()) == {"not_modified"}
+        assert len(store.snapshots("many/t7")) == 1
+        last = store.last_attempts()
+        assert len(last) == count
+        assert {a.at for a in last.values()} == {clock()}
+        assert last["many/t7"].outcome == "unchanged"
+        assert last["many/t7"].snapshot_id == store.snapshots("many/t7")[0].id
+        assert store.validators("many/t3").etag is not None
+    finally:
+        store.close()
