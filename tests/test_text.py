@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import CORPUS, DATA
 from watcher.models import Block
 from watcher.text import (
+    _ASCII_BREAKS,
     _QUOTES,
     TopicMatcher,
     normalise,
@@ -79,6 +80,11 @@ _TRICKY = [
 )
 def test_normalise_fast_paths_match_the_plain_definition(raw: str) -> None:
     assert normalise(raw) == _reference_normalise(raw)
+
+
+def test_ascii_breaks_are_the_ascii_whitespace_but_the_space() -> None:
+    ascii_space = {chr(code) for code in range(128) if chr(code).isspace()}
+    assert set(_ASCII_BREAKS) == ascii_space - {" "}
 
 
 def test_normalise_replaces_every_quote_table_character() -> None:

@@ -297,8 +297,8 @@ class _Walker:
 
 
 def _rows_holding(root: LexborNode, selector: str) -> set[int]:
-    """``mem_id``s of the ``tr``s in ``root`` (itself included) with a ``selector`` match in
-    their subtree, themselves included: what ``tr.css_first(selector)`` finds, for all rows."""
+    """``mem_id``s of the ``tr``s in ``root`` (itself included) that hold a ``selector`` match
+    or are one: for every row at once, whether ``row.css_first(selector)`` finds anything."""
     root_id = root.mem_id
     rows: set[int] = set()
     seen: set[int] = set()  # a node seen had its ancestors up to root seen too
