@@ -54,7 +54,7 @@ _BOLD_TAGS = frozenset({"b", "strong"})
 _NESTING_TAGS = frozenset({"li", "dd", "dt", "td", "th", "blockquote", "caption"})
 # A table row holding one of these is page layout, not data: its cells are read as blocks.
 _LAYOUT_MARKERS = "h1, h2, h3, h4, h5, h6, table, [role=heading]"
-# Rows asked one by one (a css_first each, ~5 us) before one search of the whole root for the
+# Rows asked one by one (a css_first each, 3-5 us) before one search of the whole root for the
 # layout rows (~0.1-0.3 ms on a large page) costs less: few pages have tables this long.
 _ROWS_ASKED_ALONE = 32
 # Longest all-bold paragraph still read as a heading; longer ones are emphasised prose.
