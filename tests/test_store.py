@@ -52,7 +52,7 @@ PG_URL = os.environ.get(
 )
 ROOT = Path(__file__).resolve().parents[1]
 DOC = "mj/terms"
-NAME = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{12}(-\d+)?\.(raw\.gz|txt|txt\.gz)$")
+NAME = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{12}(-\d+)?\.(raw\.zst|txt|txt\.zst)$")
 
 StoreFactory = Callable[..., SnapshotStore]
 
@@ -204,7 +204,7 @@ def test_identical_text_records_an_attempt_and_writes_nothing(
     )
     assert change is None  # a first snapshot is a baseline, never a change
     before = files(snapshots_dir)
-    assert sorted(Path(p).name.split(".", 1)[1] for p in before) == ["raw.gz", "txt"]
+    assert sorted(Path(p).name.split(".", 1)[1] for p in before) == ["raw.zst", "txt"]
     assert all(NAME.match(Path(p).name) for p in before)
     assert all(p.startswith("mj/terms/") for p in before)
 
@@ -280,7 +280,7 @@ def test_a_failing_event_callback_leaves_no_trace(
     assert (change.from_snapshot, change.to_snapshot) == (old, new)
 
 
-def test_large_texts_are_gzipped_and_read_back(
+def test_large_texts_are_compressed_and_read_back(
     store: SnapshotStore,
     open_store: StoreFactory,
     snapshots_dir: Path,
@@ -289,7 +289,7 @@ def test_large_texts_are_gzipped_and_read_back(
     text = "A clause about training on your images. " * 10_000  # ~400 kB
     snap_id, _ = save(store, text, clock())
     names = list(files(snapshots_dir))
-    assert any(n.endswith(".txt.gz") for n in names)
+    assert any(n.endswith(".txt.zst") for n in names)
     assert not any(n.endswith(".txt") for n in names)
     snap = open_store().snapshot(snap_id)
     assert snap is not None
@@ -381,12 +381,14 @@ def test_sweep_removes_only_orphans(
     kept = files(snapshots_dir)
     doc_dir = snapshots_dir / "mj" / "terms"
     (doc_dir / "20260101T000000Z-0123456789ab.txt").write_text("orphan")
-    (doc_dir / "20260101T000000Z-0123456789ab.raw.gz").write_bytes(gzip.compress(b"x"))
+    (doc_dir / "20260101T000000Z-0123456789ab.raw.zst").write_bytes(b"x")
+    # what an earlier version named its files
+    (doc_dir / "20250101T000000Z-0123456789ab.raw.gz").write_bytes(gzip.compress(b"x"))
     (doc_dir / ".tmpabc.tmp").write_bytes(b"half")
     (doc_dir / "notes.txt").write_text("an editor's own file")
 
     assert store.sweep_orphans(older_than=timedelta(hours=1)) == 0  # too fresh
-    assert store.sweep_orphans(older_than=timedelta(0)) == 3
+    assert store.sweep_orphans(older_than=timedelta(0)) == 4
     assert files(snapshots_dir) == {**kept, "mj/terms/notes.txt": 20}
     assert store.verify() == []
 
@@ -611,7 +613,7 @@ def test_technical_save_reuses_the_raw_body_and_never_alerts(
     )
     source = store.snapshot(fetched_id)
     assert source is not None
-    raw_files = {p for p in files(snapshots_dir) if p.endswith(".raw.gz")}
+    raw_files = {p for p in files(snapshots_dir) if p.endswith(".raw.zst")}
 
     snap, change = store.save_technical(
         DOC,
@@ -624,7 +626,7 @@ def test_technical_save_reuses_the_raw_body_and_never_alerts(
     assert snap.technical
     assert snap.body_sha256 == source.body_sha256
     assert store.raw_body(snap.id) == store.raw_body(source.id)
-    assert {p for p in files(snapshots_dir) if p.endswith(".raw.gz")} == raw_files
+    assert {p for p in files(snapshots_dir) if p.endswith(".raw.zst")} == raw_files
     assert change is not None
     assert change.technical
     assert (change.from_snapshot, change.to_snapshot) == (source.id, snap.id)
@@ -986,6 +988,7 @@ def test_upgrade_from_0001_keeps_data(
         (),
     )
     assert store.validators(DOC) == Validators(etag='"v2"')
+    assert store.raw_body(1) == b"first"  # gzip, as revision 0001 wrote raw bodies
     assert store.attach_facts(change.id, ["mj.training"]).facts == ("mj.training",)
     new, next_change = save(store, "third", t1 + timedelta(days=1), draft=NOTICE)
     assert next_change is not None

@@ -114,8 +114,10 @@ class SnapshotRow(Base):
     technical: Mapped[bool] = mapped_column(Boolean, default=False)
     text_path: Mapped[str] = mapped_column(String(500))  # relative to snapshots_dir
     text_size: Mapped[int] = mapped_column(Integer)  # bytes of UTF-8 text
-    raw_path: Mapped[str | None] = mapped_column(String(500))  # gzip of the raw body
-    raw_size: Mapped[int | None] = mapped_column(Integer)  # bytes before gzip
+    raw_path: Mapped[str | None] = mapped_column(
+        String(500)
+    )  # the raw body, compressed
+    raw_size: Mapped[int | None] = mapped_column(Integer)  # bytes before compression
     url: Mapped[str | None] = mapped_column(Text)
     final_url: Mapped[str | None] = mapped_column(Text)
     content_type: Mapped[str | None] = mapped_column(String(200))
