@@ -140,6 +140,16 @@ class StoreCore:
             .limit(1)
         ).first()
 
+    @staticmethod
+    def _latest_meta(s: Session, doc_id: str) -> tuple[int, str] | None:
+        found = s.execute(
+            select(SnapshotRow.id, SnapshotRow.text_sha256)
+            .where(SnapshotRow.doc_id == doc_id)
+            .order_by(SnapshotRow.id.desc())
+            .limit(1)
+        ).first()
+        return None if found is None else (found[0], found[1])
+
     def _snapshot(self, row: SnapshotRow) -> Snapshot:
         return snapshot_of(row, self._read_text(row))
 

@@ -54,13 +54,7 @@ class Snapshots(StoreCore):
     def latest_meta(self, doc_id: str) -> tuple[int, str] | None:
         """(id, text_sha256) of the newest snapshot, without reading its file."""
         with self._read() as s:
-            found = s.execute(
-                select(SnapshotRow.id, SnapshotRow.text_sha256)
-                .where(SnapshotRow.doc_id == doc_id)
-                .order_by(SnapshotRow.id.desc())
-                .limit(1)
-            ).first()
-            return None if found is None else (found[0], found[1])
+            return self._latest_meta(s, doc_id)
 
     def raw_body(self, snapshot_id: int) -> bytes:
         """The raw body the snapshot was extracted from, decompressed."""
