@@ -4,7 +4,7 @@
 is created; WAL, foreign keys, busy timeout) or PostgreSQL (``postgresql+psycopg://...``) with
 the same code, and brings the schema to the newest Alembic revision unless ``migrate=False``.
 
-Files and rows. The raw body (zstd) and the extracted text (``.txt``, ``.txt.zst`` when large)
+Files and rows. The raw body (zstd) and the extracted text (``.txt``, ``.txt.zst`` over 16 KB)
 of a snapshot live under ``<snapshots_dir>/<platform>/<document>/<UTC stamp>-<sha[:12]>``; the
 database is their index. Files are written atomically (temporary file in the same directory,
 fsync, ``os.replace``, directory fsync) *before* the transaction that inserts the snapshot
