@@ -7,8 +7,9 @@ the same code, and brings the schema to the newest Alembic revision unless ``mig
 Files and rows. The raw body (zstd) and the extracted text (``.txt``, ``.txt.zst`` over 16 KB)
 of a snapshot live under ``<snapshots_dir>/<platform>/<document>/<UTC stamp>-<sha[:12]>``; the
 database is their index. Files are written atomically (temporary file in the same directory,
-fsync, ``os.replace``, directory fsync) *before* the transaction that inserts the snapshot
-row, its change row, its attempt row and its outbox events. A crash therefore leaves at worst
+fsync, published by ``os.link``, directory fsync) *before* the snapshot row, its change row,
+its attempt row and its outbox events are inserted and committed together (one transaction,
+which also holds the document's write lock while the files are written). A crash leaves at worst
 an unreferenced file (``sweep_orphans`` removes those), never a row without its files or a
 change without its snapshots. A text whose hash equals the latest snapshot's writes no file.
 
