@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,6 +42,15 @@ def _upsert_for(dialect: str) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
+
+
+# Built once: making the statement costs twice what running it does, and every save asks
+_LATEST_META = (
+    select(SnapshotRow.id, SnapshotRow.text_sha256)
+    .where(SnapshotRow.doc_id == bindparam("doc_id"))
+    .order_by(SnapshotRow.id.desc())
+    .limit(1)
+)
 
 
 class StoreCore:
@@ -142,12 +151,7 @@ class StoreCore:
 
     @staticmethod
     def _latest_meta(s: Session, doc_id: str) -> tuple[int, str] | None:
-        found = s.execute(
-            select(SnapshotRow.id, SnapshotRow.text_sha256)
-            .where(SnapshotRow.doc_id == doc_id)
-            .order_by(SnapshotRow.id.desc())
-            .limit(1)
-        ).first()
+        found = s.execute(_LATEST_META, {"doc_id": doc_id}).first()
         return None if found is None else (found[0], found[1])
 
     def _snapshot(self, row: SnapshotRow) -> Snapshot:

@@ -7,13 +7,14 @@ file; files of a save that fails are removed again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.orm import Session
 
 from watcher.errors import StoreError
@@ -214,11 +215,16 @@ class Saving(Snapshots, Attempts):
 
 
 def _insert(s: Session, row: SnapshotRow | ChangeRow | AttemptRow) -> int:
-    """INSERT a new ``row`` (its set columns, as parameters of one cached statement each)."""
+    """INSERT a new ``row`` (its set columns, as parameters of one statement per table)."""
     table = cast("Table", type(row).__table__)
     values = {
         column.key: getattr(row, column.key)
         for column in table.columns
         if column.key in row.__dict__
     }
-    return int(s.execute(insert(table).returning(table.c.id), values).scalar_one())
+    return int(s.execute(_inserts(table), values).scalar_one())
+
+
+@functools.cache
+def _inserts(table: Table) -> Insert:
+    return insert(table).returning(table.c.id)
