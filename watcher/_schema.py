@@ -16,6 +16,7 @@ are parsed by ``watcher._quantities`` (``parse_duration``, ``parse_size``).
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal, TypedDict
@@ -111,12 +112,18 @@ _CSS_PROBE = "<p></p>"
 
 
 def _css(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            LexborHTMLParser(_CSS_PROBE).css(value)
-        except SelectolaxError:
-            raise ValueError(f"not a valid CSS selector: {show(value)}") from None
+    if isinstance(value, str) and not _valid_css(value):
+        raise ValueError(f"not a valid CSS selector: {show(value)}")
     return value
+
+
+@functools.lru_cache(maxsize=1024)  # a pack repeats its few selectors on every document
+def _valid_css(selector: str) -> bool:
+    try:
+        LexborHTMLParser(_CSS_PROBE).css(selector)
+    except SelectolaxError:
+        return False
+    return True
 
 
 def _http_url(value: Any) -> Any:
