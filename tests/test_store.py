@@ -45,6 +45,7 @@ from watcher.models import (
     Verdict,
 )
 from watcher.store import MIGRATIONS_DIR, SCHEMA_HEAD, SnapshotStore
+from watcher.store import _core as store_core
 
 PG_URL = os.environ.get(
     "WATCHER_TEST_PG_URL",
@@ -278,6 +279,24 @@ def test_a_failing_event_callback_leaves_no_trace(
     new, change = save(store, "two", clock.advance(hours=1), draft=NOTICE)
     assert change is not None
     assert (change.from_snapshot, change.to_snapshot) == (old, new)
+
+
+def test_texts_kept_in_memory_are_bounded_by_size(
+    store: SnapshotStore,
+    snapshots_dir: Path,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The newest texts are read from memory; past the budget the oldest go back to disk."""
+    monkeypatch.setattr(store_core, "TEXT_CACHE_CHARS", 4_000)
+    ids = [
+        save(store, f"{n} " + "x" * 600, clock.advance(hours=1))[0] for n in range(8)
+    ]
+    for path in snapshots_dir.rglob("*.txt"):
+        path.unlink()  # what is still read now comes from memory
+    assert [s.text[:1] for s in map(store.snapshot, ids[-6:]) if s] == list("234567")
+    with pytest.raises(StoreError, match="cannot read"):
+        store.snapshot(ids[1])
 
 
 def test_large_texts_are_compressed_and_read_back(

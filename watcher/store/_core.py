@@ -29,8 +29,10 @@ from watcher.store._tables import EventRow, SnapshotRow
 
 __all__ = ["StoreCore"]
 
-# Snapshot texts kept in memory: enough for every watched document's latest text.
-TEXT_CACHE_SIZE = 256
+# Snapshot texts kept in memory, by their size: the latest texts of a few hundred typical
+# documents (a diff then reads no file), while a cycle over a thousand long pages stays
+# within a few megabytes of its working set.
+TEXT_CACHE_CHARS = 8_000_000
 
 
 def _upsert_for(dialect: str) -> Any:
@@ -66,6 +68,7 @@ class StoreCore:
             self._engine.execution_options(watcher_write=True), expire_on_commit=False
         )
         self._texts: OrderedDict[int, str] = OrderedDict()
+        self._texts_chars = 0
         self._texts_lock = threading.Lock()
         if migrate:
             try:
@@ -158,11 +161,17 @@ class StoreCore:
         return snapshot_of(row, self._read_text(row))
 
     def _remember(self, snapshot_id: int, text: str) -> None:
+        if len(text) > TEXT_CACHE_CHARS // 4:
+            return  # one huge text would push out everything else
         with self._texts_lock:
+            known = self._texts.pop(snapshot_id, None)
+            if known is not None:
+                self._texts_chars -= len(known)
             self._texts[snapshot_id] = text
-            self._texts.move_to_end(snapshot_id)
-            while len(self._texts) > TEXT_CACHE_SIZE:
-                self._texts.popitem(last=False)
+            self._texts_chars += len(text)
+            while self._texts_chars > TEXT_CACHE_CHARS:
+                _, dropped = self._texts.popitem(last=False)
+                self._texts_chars -= len(dropped)
 
     def _read_text(self, row: SnapshotRow, *, cached: bool = True) -> str:
         if cached:
