@@ -344,6 +344,20 @@ def test_gitbook_markdown_twin() -> None:
         assert noise not in result.text, noise
 
 
+def test_an_element_matched_by_two_parts_of_a_selector_list_is_read_once() -> None:
+    page = (
+        "<html><body><main id='terms' class='policy'><h2>Content</h2>"
+        "<p>You keep the rights to what you create.</p></main>"
+        "<div class='policy'><p>A second policy block, read after the first.</p></div>"
+        "</body></html>"
+    )
+    result = _run(_doc(select=["main, #terms, .policy"], min_chars=10), page)
+    assert [b.text for b in result.blocks] == [
+        "You keep the rights to what you create.",
+        "A second policy block, read after the first.",
+    ]
+
+
 # ------------------------------------------------------------------------------ errors
 
 

@@ -157,6 +157,8 @@ def _select(
             break
     else:
         raise ExtractError(f"selector broke: none of {selectors} matched")
+    # lexbor lists an element once per part of a selector list it matches ("main, #m")
+    matches = list({node.mem_id: node for node in matches}.values())
     ids = {node.mem_id for node in matches}
     hidden = skip | chrome
     outer: list[LexborNode] = []
