@@ -15,7 +15,13 @@ from watcher.models import (
     Validators,
 )
 from watcher.store._core import StoreCore
-from watcher.store._records import attempt_of, check_doc_id, utc
+from watcher.store._records import (
+    attempt_of,
+    check_doc_id,
+    row_values,
+    unchanged_attempt_row,
+    utc,
+)
 from watcher.store._tables import AttemptRow, SnapshotRow
 
 __all__ = ["Attempts"]
@@ -104,7 +110,6 @@ class Attempts(StoreCore):
     ) -> Attempt:
         """Record a check that found the stored text again (304, or the same hash)."""
         check_doc_id(doc_id)
-        at = utc(at)
         if not_modified and validators == Validators():
             # a 304 without validators confirms the ones we sent
             validators = self.validators(doc_id)
@@ -112,15 +117,8 @@ class Attempts(StoreCore):
             latest_id = s.scalar(
                 select(func.max(SnapshotRow.id)).where(SnapshotRow.doc_id == doc_id)
             )
-            row = AttemptRow(
-                doc_id=doc_id,
-                at=at,
-                outcome="not_modified" if not_modified else "unchanged",
-                transient=False,
-                snapshot_id=latest_id,
-                etag=validators.etag,
-                last_modified=validators.last_modified,
-            )
+            check = UnchangedCheck(doc_id, at, validators, latest_id, not_modified)
+            row = unchanged_attempt_row(check)
             s.add(row)
             s.flush()
             return attempt_of(row)
@@ -131,20 +129,9 @@ class Attempts(StoreCore):
         What a cycle over many unchanged documents writes: one insert for them all instead
         of a transaction each. The caller knows each document's snapshot, so nothing is read.
         """
-        rows = []
         for check in checks:
             check_doc_id(check.doc_id)
-            rows.append(
-                {
-                    "doc_id": check.doc_id,
-                    "at": utc(check.at),
-                    "outcome": "not_modified" if check.not_modified else "unchanged",
-                    "transient": False,
-                    "snapshot_id": check.snapshot_id,
-                    "etag": check.validators.etag,
-                    "last_modified": check.validators.last_modified,
-                }
-            )
+        rows = [row_values(unchanged_attempt_row(check)) for check in checks]
         if not rows:
             return
         with self._write() as s:

@@ -10,7 +10,9 @@ import hashlib
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal, cast
+from typing import Any, Literal, cast
+
+from sqlalchemy import Table
 
 from watcher.models import (
     AlertEvent,
@@ -24,12 +26,13 @@ from watcher.models import (
     Severity,
     Snapshot,
     StoredVerdict,
-    Validators,
+    UnchangedCheck,
     Verdict,
     VerdictName,
 )
 from watcher.store._tables import (
     AttemptRow,
+    Base,
     ChangeRow,
     DeliveryRow,
     EventRow,
@@ -45,6 +48,7 @@ __all__ = [
     "check_extracted",
     "delivery_of",
     "event_of",
+    "row_values",
     "snapshot_of",
     "stored_verdict_of",
     "unchanged_attempt_row",
@@ -102,18 +106,25 @@ def attempt_of(row: AttemptRow) -> Attempt:
     )
 
 
-def unchanged_attempt_row(
-    doc_id: str, at: datetime, validators: Validators, snapshot_id: int
-) -> AttemptRow:
+def unchanged_attempt_row(check: UnchangedCheck) -> AttemptRow:
     return AttemptRow(
-        doc_id=doc_id,
-        at=at,
-        outcome="unchanged",
+        doc_id=check.doc_id,
+        at=utc(check.at),
+        outcome="not_modified" if check.not_modified else "unchanged",
         transient=False,
-        snapshot_id=snapshot_id,
-        etag=validators.etag,
-        last_modified=validators.last_modified,
+        snapshot_id=check.snapshot_id,
+        etag=check.validators.etag,
+        last_modified=check.validators.last_modified,
     )
+
+
+def row_values(row: Base) -> dict[str, Any]:
+    """The columns set on a new (transient) ``row``: the parameters of its INSERT."""
+    return {
+        column.key: getattr(row, column.key)
+        for column in cast("Table", type(row).__table__).columns
+        if column.key in row.__dict__
+    }
 
 
 def change_row(

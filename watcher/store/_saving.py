@@ -25,6 +25,7 @@ from watcher.models import (
     Extracted,
     FetchResult,
     Snapshot,
+    UnchangedCheck,
 )
 from watcher.store import _files
 from watcher.store._attempts import Attempts
@@ -33,6 +34,7 @@ from watcher.store._records import (
     change_row,
     check_doc_id,
     check_extracted,
+    row_values,
     snapshot_of,
     unchanged_attempt_row,
     utc,
@@ -76,9 +78,10 @@ class Saving(Snapshots, Attempts):
             with self._write(lock=doc_id) as s:
                 prev = self._latest_meta(s, doc_id)
                 if prev is not None and prev[1] == extracted.text_sha256:
-                    s.add(
-                        unchanged_attempt_row(doc_id, at, fetched.validators, prev[0])
+                    check = UnchangedCheck(
+                        doc_id, at, fetched.validators, prev[0], False
                     )
+                    s.add(unchanged_attempt_row(check))
                     latest = s.get(SnapshotRow, prev[0])
                     assert latest is not None
                     return self._snapshot(latest), None
@@ -217,12 +220,7 @@ class Saving(Snapshots, Attempts):
 def _insert(s: Session, row: SnapshotRow | ChangeRow | AttemptRow) -> int:
     """INSERT a new ``row`` (its set columns, as parameters of one statement per table)."""
     table = cast("Table", type(row).__table__)
-    values = {
-        column.key: getattr(row, column.key)
-        for column in table.columns
-        if column.key in row.__dict__
-    }
-    return int(s.execute(_inserts(table), values).scalar_one())
+    return int(s.execute(_inserts(table), row_values(row)).scalar_one())
 
 
 @functools.cache
