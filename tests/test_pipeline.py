@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,31 @@ def _events(store: SnapshotStore) -> list[str]:
         e.event.key.split(":")[0] + ":" + e.event.subject
         for e in store.pending_events()
     ]
+
+
+@contextmanager
+def _single_platform_runtime(
+    tmp_path: Path, clock: FixedClock, name: str, platform: str
+) -> Iterator[pipeline.Runtime]:
+    """A runtime over ``config/platforms/<name>.yaml`` = ``platform``, its store open."""
+    directory = tmp_path / "config"
+    (directory / "platforms").mkdir(parents=True)
+    (directory / "watcher.yaml").write_text(
+        f"storage: {{url: 'sqlite:///{tmp_path}/w.db', snapshots_dir: '{tmp_path}/snaps'}}\n"
+        "fetch: {timeout: 2s, per_host_interval: 0s, retries: 0}\n",
+        encoding="utf-8",
+    )
+    (directory / "platforms" / f"{name}.yaml").write_text(platform, encoding="utf-8")
+    config = load_config(directory, environ={})
+    store = SnapshotStore(
+        config.settings.storage.url, config.settings.storage.snapshots_dir
+    )
+    try:
+        yield pipeline.Runtime(
+            config, store, None, LogNotifier(), TopicMatcher(), clock
+        )
+    finally:
+        store.close()
 
 
 def test_a_failing_streak_alerts_once_and_its_end_alerts_once(
@@ -166,15 +192,7 @@ def test_a_fact_over_two_documents_changed_together_is_judged_on_both_new_texts(
     b = http_server.set(
         "/b", page.format(title="B", text="Members get tier one access." + filler)
     )
-    directory = tmp_path / "config"
-    (directory / "platforms").mkdir(parents=True)
-    (directory / "watcher.yaml").write_text(
-        f"storage: {{url: 'sqlite:///{tmp_path}/w.db', snapshots_dir: '{tmp_path}/snaps'}}\n"
-        "fetch: {timeout: 2s, per_host_interval: 0s, retries: 0}\n",
-        encoding="utf-8",
-    )
-    (directory / "platforms" / "duo.yaml").write_text(
-        f"""
+    platform = f"""
 name: Duo
 documents:
   a: {{type: terms_of_service, url: '{a}', select: [main], min_chars: 40}}
@@ -185,17 +203,9 @@ facts:
     claim: Members get access, by the old or the new name.
     evidence:
       any_of: [{{doc: a, pattern: 'level one'}}, {{doc: b, pattern: 'tier two'}}]
-""",
-        encoding="utf-8",
-    )
-    config = load_config(directory, environ={})
-    store = SnapshotStore(
-        config.settings.storage.url, config.settings.storage.snapshots_dir
-    )
-    runtime = pipeline.Runtime(
-        config, store, None, LogNotifier(), TopicMatcher(), clock
-    )
-    try:
+"""
+    with _single_platform_runtime(tmp_path, clock, "duo", platform) as runtime:
+        store = runtime.store
         pipeline.run_once(runtime, notify=False)
         assert store.current_verdicts()["duo.access"].verdict.verdict == "holds"
         http_server.set(
@@ -210,8 +220,6 @@ facts:
         assert report.moved_facts == ()
         assert store.current_verdicts()["duo.access"].verdict.verdict == "holds"
         assert [e.event.kind for e in store.pending_events()] == []
-    finally:
-        store.close()
 
 
 def test_a_cycle_over_many_documents_of_one_host(
@@ -225,28 +233,13 @@ def test_a_cycle_over_many_documents_of_one_host(
     urls = [
         http_server.set(f"/t{n}", page.format(n=n, text=text)) for n in range(count)
     ]
-    directory = tmp_path / "config"
-    (directory / "platforms").mkdir(parents=True)
-    (directory / "watcher.yaml").write_text(
-        f"storage: {{url: 'sqlite:///{tmp_path}/w.db', snapshots_dir: '{tmp_path}/snaps'}}\n"
-        "fetch: {timeout: 2s, per_host_interval: 0s, retries: 0}\n",
-        encoding="utf-8",
-    )
     documents = "\n".join(
         f"  t{n}: {{type: terms_of_service, url: '{url}', select: [main], min_chars: 40}}"
         for n, url in enumerate(urls)
     )
-    (directory / "platforms" / "many.yaml").write_text(
-        f"name: Many\ndocuments:\n{documents}\n", encoding="utf-8"
-    )
-    config = load_config(directory, environ={})
-    store = SnapshotStore(
-        config.settings.storage.url, config.settings.storage.snapshots_dir
-    )
-    runtime = pipeline.Runtime(
-        config, store, None, LogNotifier(), TopicMatcher(), clock
-    )
-    try:
+    platform = f"name: Many\ndocuments:\n{documents}\n"
+    with _single_platform_runtime(tmp_path, clock, "many", platform) as runtime:
+        store = runtime.store
         first = pipeline.run_once(runtime, notify=False)
         assert {o.outcome for o in first.outcomes} == {"baseline"}
         assert len({r.client_port for r in http_server.requests}) == 1
@@ -265,5 +258,3 @@ def test_a_cycle_over_many_documents_of_one_host(
         assert last["many/t7"].outcome == "unchanged"
         assert last["many/t7"].snapshot_id == store.snapshots("many/t7")[0].id
         assert store.validators("many/t3").etag is not None
-    finally:
-        store.close()
