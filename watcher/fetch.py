@@ -11,9 +11,10 @@ Contract:
   ``per_host_interval`` seconds from the end of one request to a host to the start of the
   next, at most ``concurrency`` requests at once. This holds across tasks, event loops and
   threads (the daemon may call ``asyncio.run`` per job); ``watcher._politeness`` does it.
-- Opened (``async with Fetcher(...)``, or ``fetcher.open()`` inside a running loop), it keeps one pooled
-  client for the event loop it was opened in, so a cycle over many documents of one host
-  reuses its connections; ``aclose`` closes that pool once the fetches in flight are done.
+- Opened (``async with Fetcher(...)``, or ``fetcher.open()`` inside a running loop), it
+  keeps one pooled client for the event loop it was opened in, so a cycle over many
+  documents of one host reuses its connections; ``aclose`` closes that pool once the
+  fetches in flight are done.
   A fetch from any other loop (or before ``open``) uses a connection of its own, closed
   before it returns, so no socket outlives the loop that made it.
 - ``fetch_one`` is the blocking form for the CLI (raises ``FetchError``; ``RuntimeError`` if
